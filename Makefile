@@ -1,0 +1,29 @@
+# Two commands from a fresh clone: `make run` and `make test` (each installs first if needed).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m experiments.baselines --preset quick
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.env_throughput
+
+lint: $(STAMP)
+	$(PY) -m ruff check d2rl_jax experiments benchmarks tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,116 @@
+"""The full-duplex resource-allocation MDP as a pure-functional, gymnax-style environment.
+
+    env = FullDuplexEnv(cfg); params = env.default_params
+    obs, state = env.reset(key, params)
+    obs, state, reward_info, done, info = env.step(key, state, action, params)
+
+Every method is a pure function of its arguments (jit / vmap them freely). `step` evaluates
+the action on the CURRENT state's channels (the reward of (s, a)), then moves the users.
+The action never changes the next state (DESIGN §2).
+
+Episodes are H = `cfg.horizon` steps long; `done` marks the end of one for TD targets.
+The user population is NOT re-dropped at an episode boundary: each parallel environment is
+one continuing cell whose users keep moving (random walk), so consecutive states stay
+correlated, which is the setting state exploration is meant for. With `mobility="iid"`
+every step is a fresh uniform drop.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from d2rl_jax import physics
+from d2rl_jax.config import EnvConfig
+from d2rl_jax.env import mobility
+from d2rl_jax.env.actions import decode_action
+from d2rl_jax.env.observation import encode_observation
+from d2rl_jax.env.params import EnvParams, make_env_params
+
+
+@struct.dataclass
+class EnvState:
+    positions: jax.Array  # (K + L, 2) metres; downlink users first
+    time: jax.Array  # () int32, step within the current episode
+
+
+class Channels(NamedTuple):
+    g: jax.Array  # (K, N_t) downlink
+    h: jax.Array  # (L, N_r) uplink
+
+
+class RewardInfo(NamedTuple):
+    """Everything a reward design needs about (s, a)."""
+
+    sum_rate: jax.Array  # C, eq. (13a)
+    upper_bound: jax.Array  # R'(s), DESIGN §3
+    ul_rates: jax.Array  # (L,)
+    dl_rates: jax.Array  # (K,)
+
+
+class FullDuplexEnv:
+    def __init__(self, cfg: EnvConfig):
+        self.cfg = cfg
+
+    @property
+    def default_params(self) -> EnvParams:
+        return make_env_params(self.cfg)
+
+    @property
+    def observation_size(self) -> int:
+        return self.cfg.observation_size
+
+    @property
+    def action_size(self) -> int:
+        return self.cfg.action_size
+
+    # Pure pieces ---------------------------------------------------------------------------
+    def channels(self, positions: jax.Array, params: EnvParams) -> Channels:
+        cfg = self.cfg
+        chex.assert_shape(positions, (cfg.num_users, 2))
+        gain = (params.channel_gain_rho0, params.pathloss_exponent, params.bs_height_m)
+        dl, ul = positions[: cfg.num_dl_users], positions[cfg.num_dl_users:]
+        g = physics.user_channels(dl, cfg.num_tx_antennas, *gain, array_gain=cfg.user_array_gain)
+        h = physics.user_channels(ul, cfg.num_rx_antennas, *gain, array_gain=cfg.user_array_gain)
+        return Channels(g=g, h=h)
+
+    def observation(self, positions: jax.Array, params: EnvParams) -> jax.Array:
+        g, h = self.channels(positions, params)
+        return encode_observation(positions, g, h, params)
+
+    def evaluate(
+        self, channels: Channels, action: jax.Array, params: EnvParams
+    ) -> tuple[RewardInfo, jax.Array]:
+        """(RewardInfo of the decoded action on these channels, nonfinite-action flag)."""
+        g, h = channels
+        decoded = decode_action(action, self.cfg, params, h, params.clutter)
+        rate, ul_rates, dl_rates = physics.sum_rate(
+            h, g, decoded.w, decoded.v, decoded.p, params.clutter, params.noise_ul, params.noise_dl
+        )
+        bound = physics.upper_bound(h, g, params.ul_power_max, params.bs_power_max, params.noise_ul, params.noise_dl)
+        return RewardInfo(rate, bound, ul_rates, dl_rates), decoded.nonfinite
+
+    # gymnax contract -----------------------------------------------------------------------
+    def reset(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        positions = mobility.uniform_in_disc(key, self.cfg.num_users, params.cell_radius_m)
+        state = EnvState(positions=positions, time=jnp.zeros((), jnp.int32))
+        return self.observation(positions, params), state
+
+    def step(
+        self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
+    ) -> tuple[jax.Array, EnvState, RewardInfo, jax.Array, dict[str, jax.Array]]:
+        reward_info, nonfinite = self.evaluate(self.channels(state.positions, params), action, params)
+        if self.cfg.mobility == "iid":
+            positions = mobility.uniform_in_disc(key, self.cfg.num_users, params.cell_radius_m)
+        else:
+            step_length = params.user_speed_mps * params.step_time_s
+            positions = mobility.random_walk(key, state.positions, step_length, params.cell_radius_m)
+        time = state.time + 1
+        done = time >= self.cfg.horizon
+        next_state = EnvState(positions=positions, time=jnp.where(done, 0, time))
+        info = {"nonfinite_action": nonfinite, "episode_step": time}
+        return self.observation(positions, params), next_state, reward_info, done, info
