@@ -162,3 +162,44 @@ def env_preset(name: str) -> EnvConfig:
     if name not in ENV_PRESETS:
         raise ConfigError(f"preset={name!r} is invalid: must be one of {tuple(ENV_PRESETS)}")
     return ENV_PRESETS[name]
+
+
+SCHEDULE_KINDS = ("vp", "linear", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig:
+    """A diffusion network and its sampler (DESIGN §4, Table II). All fields are static."""
+
+    num_steps: int = 6  # P, Table II
+    schedule: str = "vp"
+    b_min: float = 0.1  # VP schedule
+    b_max: float = 10.0
+    beta_start: float = 1e-4  # linear schedule
+    beta_end: float = 2e-2
+    hidden_dim: int = 256  # Table II
+    depth: int = 4  # hidden layers: AENPNN / SENPNN 4, RENPNN 5
+    time_embed_dim: int = 16
+    cond_embed_dim: int = 0  # 0: the condition enters the trunk unencoded
+    clip_x0: float | None = 1.0  # clip of the x0-prediction; None disables it
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        for f in ("num_steps", "hidden_dim", "depth"):
+            _positive_int(name, f, getattr(self, f))
+        _require(self.schedule in SCHEDULE_KINDS, f"{name}.schedule", self.schedule,
+                 f"must be one of {SCHEDULE_KINDS}")
+        _require(isinstance(self.time_embed_dim, int) and self.time_embed_dim >= 2 and self.time_embed_dim % 2 == 0,
+                 f"{name}.time_embed_dim", self.time_embed_dim, "must be an even integer >= 2")
+        _require(isinstance(self.cond_embed_dim, int) and self.cond_embed_dim >= 0, f"{name}.cond_embed_dim",
+                 self.cond_embed_dim, "must be an integer >= 0")
+        _require(_finite(self.b_min) and _finite(self.b_max) and 0 < self.b_min < self.b_max, f"{name}.b_min/b_max",
+                 (self.b_min, self.b_max), "must satisfy 0 < b_min < b_max")
+        _require(_finite(self.beta_start) and _finite(self.beta_end) and 0 < self.beta_start <= self.beta_end < 1,
+                 f"{name}.beta_start/beta_end", (self.beta_start, self.beta_end),
+                 "must satisfy 0 < beta_start <= beta_end < 1")
+        _require(self.clip_x0 is None or (_finite(self.clip_x0) and self.clip_x0 > 0), f"{name}.clip_x0",
+                 self.clip_x0, "must be None or a finite number > 0")
+
+    def replace(self, **changes: Any) -> DiffusionConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,37 @@
+"""Training objectives of the diffusion networks.
+
+- `noise_prediction_loss` (eqs. 8 / 22):
+  E_{p, x_0, eps} ||eps - eps_Theta(sqrt(abar_p) x_0 + sqrt(1 - abar_p) eps, p)||^2
+  with p uniform on 1..P; the mean is over batch and features.
+- `negative_expected_score` (eq. 21): -E[score(x_0)] for Mode I samples x_0, e.g. score = min(Q1, Q2)
+  for the actor; gradients reach the network through every reverse step of the sampler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from d2rl_jax.diffusion.samplers import EpsFn, q_sample, sample_mode1
+from d2rl_jax.diffusion.schedules import Schedule
+
+
+def noise_prediction_loss(eps_fn: EpsFn, key: jax.Array, schedule: Schedule, x0: jax.Array) -> jax.Array:
+    key_step, key_noise = jax.random.split(key)
+    steps = jax.random.randint(key_step, x0.shape[:-1], 1, schedule.num_steps + 1)
+    noise = jax.random.normal(key_noise, x0.shape, x0.dtype)
+    return jnp.mean((eps_fn(q_sample(schedule, x0, steps, noise), steps) - noise) ** 2)
+
+
+def negative_expected_score(
+    eps_fn: EpsFn,
+    key: jax.Array,
+    schedule: Schedule,
+    shape: tuple[int, ...],
+    score_fn: Callable[[jax.Array], jax.Array],
+    clip: float | None,
+) -> jax.Array:
+    samples = sample_mode1(eps_fn, key, schedule, shape, clip)
+    return -jnp.mean(score_fn(samples))
