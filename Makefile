@@ -14,13 +14,15 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m experiments.baselines --preset quick
+	$(PY) -m experiments.run --preset quick --actor mlp,diffusion --seeds 2 --out runs/quick
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.env_throughput
+	$(PY) -m benchmarks.diffusion_sampler
+	$(PY) -m benchmarks.epoch_time
 
 lint: $(STAMP)
 	$(PY) -m ruff check d2rl_jax experiments benchmarks tests

@@ -1,4 +1,4 @@
-"""Frozen, validated configuration for the full-duplex (FD) environment.
+"""Frozen, validated configuration: environment, diffusion networks, training, hyperparameters.
 
 `EnvConfig` holds every setting of the system model (paper Table I) and of the MDP
 (DESIGN §1-2). Fields that change array shapes or code paths (user and antenna counts,
@@ -203,3 +203,121 @@ class DiffusionConfig:
 
     def replace(self, **changes: Any) -> DiffusionConfig:
         return dataclasses.replace(self, **changes)
+
+
+ACTOR_KINDS = ("mlp", "diffusion")
+REWARD_DESIGNS = ("raw", "designed")
+EXPLORATION_KINDS = ("epsilon_greedy", "gaussian")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Static training settings: everything that changes shapes or compiled code (DESIGN §5, §8).
+
+    Numbers that only scale values (learning rates, tau, gamma, epsilon, ...) live in
+    `HyperParams`, which is traced and therefore vmappable across runs.
+    """
+
+    env: EnvConfig = EnvConfig()
+    actor: str = "diffusion"
+    reward: str = "designed"
+    exploration: str = "epsilon_greedy"
+    num_envs: int = 16  # T parallel environments stepped per epoch
+    batch_size: int = 256
+    buffer_size: int = 100_000
+    actor_hidden: int = 256
+    actor_depth: int = 4  # AENPNN: 4 hidden layers (Table II); the MLP actor matches it
+    critic_hidden: int = 256
+    critic_depth: int = 3
+    diffusion: DiffusionConfig = DiffusionConfig()  # sampler settings; width and depth come from actor_*
+    num_epochs: int = 1000
+    chunk_epochs: int = 100  # epochs per compiled chunk between host progress/checkpoints
+    eval_every: int = 50
+    eval_states: int = 256  # held-out uniform drops for the greedy-policy evaluation
+    eval_seed: int = 1234  # the held-out batch is the same for every run and seed
+    optimizer_restarts: int = 8  # C* on the held-out batch
+    optimizer_steps: int = 300
+    ma_window: int = 100
+    convergence_tolerance: float = 0.02
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        _require(isinstance(self.env, EnvConfig), f"{name}.env", type(self.env).__name__, "must be an EnvConfig")
+        _require(isinstance(self.diffusion, DiffusionConfig), f"{name}.diffusion", type(self.diffusion).__name__,
+                 "must be a DiffusionConfig")
+        _require(self.actor in ACTOR_KINDS, f"{name}.actor", self.actor, f"must be one of {ACTOR_KINDS}")
+        _require(self.reward in REWARD_DESIGNS, f"{name}.reward", self.reward, f"must be one of {REWARD_DESIGNS}")
+        _require(self.exploration in EXPLORATION_KINDS, f"{name}.exploration", self.exploration,
+                 f"must be one of {EXPLORATION_KINDS}")
+        for f in ("num_envs", "batch_size", "buffer_size", "actor_hidden", "actor_depth", "critic_hidden",
+                  "critic_depth", "num_epochs", "chunk_epochs", "eval_every", "eval_states", "optimizer_restarts",
+                  "optimizer_steps", "ma_window"):
+            _positive_int(name, f, getattr(self, f))
+        _require(self.buffer_size >= self.batch_size, f"{name}.buffer_size", self.buffer_size,
+                 f"must be >= batch_size ({self.batch_size})")
+        _require(self.buffer_size >= self.num_envs, f"{name}.buffer_size", self.buffer_size,
+                 f"must be >= num_envs ({self.num_envs})")
+        _require(self.chunk_epochs % self.eval_every == 0, f"{name}.chunk_epochs", self.chunk_epochs,
+                 f"must be a multiple of eval_every ({self.eval_every})")
+        _require(self.num_epochs % self.chunk_epochs == 0, f"{name}.num_epochs", self.num_epochs,
+                 f"must be a multiple of chunk_epochs ({self.chunk_epochs})")
+        _require(_finite(self.convergence_tolerance) and 0 < self.convergence_tolerance < 1,
+                 f"{name}.convergence_tolerance", self.convergence_tolerance, "must be in (0, 1)")
+
+    @property
+    def num_chunks(self) -> int:
+        return self.num_epochs // self.chunk_epochs
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class HyperParams:
+    """Traced hyperparameters (Table II): vmappable across runs, validated here on the host."""
+
+    actor_lr: float = 5e-5
+    critic_lr: float = 1e-4
+    weight_decay: float = 7e-5
+    tau: float = 5e-3
+    gamma: float = 1.0
+    epsilon: float = 0.1  # epsilon-greedy probability of a uniform random action
+    noise_std: float = 0.1  # Gaussian exploration std (exploration="gaussian")
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        for f in ("actor_lr", "critic_lr"):
+            _positive_float(name, f, getattr(self, f))
+        for f, lo, hi in (("weight_decay", 0.0, math.inf), ("tau", 0.0, 1.0), ("gamma", 0.0, 1.0),
+                          ("epsilon", 0.0, 1.0), ("noise_std", 0.0, math.inf)):
+            value = getattr(self, f)
+            _require(_finite(value) and lo <= value <= hi, f"{name}.{f}", value, f"must be in [{lo}, {hi}]")
+
+    def replace(self, **changes: Any) -> HyperParams:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+TRAIN_PRESETS: dict[str, TrainConfig] = {
+    # Table II sizes; the paper's runs are ~20k epochs.
+    "paper": TrainConfig(num_epochs=20_000, chunk_epochs=500, eval_every=100),
+    # The paper's system and networks, short: `make run` on a 2-core CPU in a few minutes.
+    "quick": TrainConfig(num_epochs=1000, chunk_epochs=250, eval_every=50, buffer_size=20_000, eval_states=128,
+                         optimizer_restarts=4, optimizer_steps=200),
+    # A small system and small networks for tests.
+    "small": TrainConfig(env=ENV_PRESETS["small"], num_envs=8, batch_size=64, buffer_size=2000, actor_hidden=64,
+                         actor_depth=2, critic_hidden=64, critic_depth=2,
+                         num_epochs=200, chunk_epochs=100,
+                         eval_every=50, eval_states=64, optimizer_restarts=2, optimizer_steps=50, ma_window=20),
+}
+
+
+def train_preset(name: str) -> TrainConfig:
+    if name not in TRAIN_PRESETS:
+        raise ConfigError(f"preset={name!r} is invalid: must be one of {tuple(TRAIN_PRESETS)}")
+    return TRAIN_PRESETS[name]

@@ -16,10 +16,12 @@ from d2rl_jax import physics
 from d2rl_jax.env import Channels, EnvParams, FullDuplexEnv
 
 
-def sample_channels(env: FullDuplexEnv, params: EnvParams, key: jax.Array, num_states: int) -> Channels:
-    """Channels of `num_states` independent uniform drops (a held-out evaluation batch)."""
-    _, states = jax.vmap(env.reset, (0, None))(jax.random.split(key, num_states), params)
-    return jax.vmap(env.channels, (0, None))(states.positions, params)
+def sample_drops(
+    env: FullDuplexEnv, params: EnvParams, key: jax.Array, num_states: int
+) -> tuple[jax.Array, Channels]:
+    """Observations and channels of `num_states` independent uniform drops (a held-out batch)."""
+    obs, states = jax.vmap(env.reset, (0, None))(jax.random.split(key, num_states), params)
+    return obs, jax.vmap(env.channels, (0, None))(states.positions, params)
 
 
 def bound_rates(channels: Channels, params: EnvParams) -> jax.Array:

@@ -42,7 +42,7 @@ def main(argv: list[str]) -> None:
           f"{cfg.num_tx_antennas}x{cfg.num_rx_antennas} antennas, receiver={cfg.receiver}; "
           f"{FLAGS.num_states} states on {jax.devices()[0].device_kind}")
 
-    channels = jax.jit(references.sample_channels, static_argnums=(0, 3))(env, params, key_drop, FLAGS.num_states)
+    _, channels = jax.jit(references.sample_drops, static_argnums=(0, 3))(env, params, key_drop, FLAGS.num_states)
     policies = {
         "random actions": lambda: references.random_action_rates(env, channels, params, key_random),
         "heuristic (MRT + MMSE)": lambda: references.heuristic_rates(channels, params),

@@ -29,3 +29,30 @@ def test_baselines_cli_rejects_bad_flags(flag, value):
     proc = _run("experiments.baselines", flag, value)
     assert proc.returncode != 0
     assert flag.lstrip("-") in proc.stderr
+
+
+def test_run_cli_trains_plots_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ("experiments.run", "--preset", "small", "--actor", "mlp", "--epochs", "100", "--chunk", "50",
+            "--eval_every", "50", "--seeds", "2", "--out", str(out))
+    proc = _run(*args)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("config.json", "summary.json", "summary.txt", "sum_rate.png", "ma_reward.png",
+                 "eval_sum_rate.png", "mlp/metrics.npz"):
+        assert (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "summary.json").read_text())["variants"]["mlp"]
+    assert summary["seeds"] == 2 and summary["seconds_per_epoch_per_run"] > 0
+    assert 0 <= summary["convergence_epoch"] < 100
+    resumed = _run(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from chunk 2/2" in resumed.stdout
+    assert json.loads((out / "summary.json").read_text())["variants"]["mlp"]["final_eval_sum_rate"] == pytest.approx(
+        summary["final_eval_sum_rate"])
+
+
+@pytest.mark.parametrize("args, flag", [(("--actor", "transformer"), "actor"), (("--epochs", "0"), "epochs"),
+                                        (("--epochs", "75", "--chunk", "50"), "num_epochs")])
+def test_run_cli_rejects_bad_flags(args, flag):
+    proc = _run("experiments.run", "--preset", "small", *args)
+    assert proc.returncode != 0
+    assert flag in proc.stderr

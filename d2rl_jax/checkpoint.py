@@ -1,0 +1,58 @@
+"""Checkpoints of whole training runs with orbax's `CheckpointManager`.
+
+A checkpoint holds the run state (params, optimizer states, replay buffer, env states, keys,
+epoch; a leading run axis when runs are vmapped) and the metrics collected so far, keyed by
+the number of completed chunks. The state is stored as its flat list of leaves, typed PRNG
+keys as their raw key data, and rebuilt from the structure of a template state, so any pytree
+(flax structs, optax states, None fields) round-trips exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+class RunCheckpointer:
+    def __init__(self, directory: str | Path, max_to_keep: int = 2):
+        self.directory = Path(directory).absolute()
+        self._manager = ocp.CheckpointManager(
+            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+    def save(self, chunks_done: int, state: Any, metrics: dict[str, Any]) -> None:
+        leaves = [jax.random.key_data(x) if _is_key(x) else x for x in jax.tree.leaves(state)]
+        item = {"state": {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves)},
+                "metrics": jax.tree.map(np.asarray, metrics)}
+        self._manager.save(chunks_done, args=ocp.args.StandardSave(item))
+        self._manager.wait_until_finished()
+
+    def latest(self) -> int | None:
+        return self._manager.latest_step()
+
+    def restore(self, template_state: Any, chunks_done: int | None = None) -> tuple[int, Any, dict[str, Any]]:
+        """(chunks done, state shaped like `template_state`, metrics) of a saved checkpoint."""
+        step = self.latest() if chunks_done is None else chunks_done
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        item = self._manager.restore(step, args=ocp.args.StandardRestore())
+        template_leaves, treedef = jax.tree.flatten(template_state)
+        saved = [item["state"][k] for k in sorted(item["state"])]
+        if len(saved) != len(template_leaves):
+            raise ValueError(f"checkpoint {self.directory}/{step} has {len(saved)} arrays, the run state "
+                             f"{len(template_leaves)}: it was written by a different configuration")
+        leaves = []
+        for like, value in zip(template_leaves, saved, strict=True):
+            value = jax.numpy.asarray(value)
+            leaves.append(jax.random.wrap_key_data(value) if _is_key(like) else value.astype(like.dtype))
+        return step, jax.tree.unflatten(treedef, leaves), item["metrics"]
+
+    def close(self) -> None:
+        self._manager.close()

@@ -1,0 +1,58 @@
+"""One-step probe environments for checking the learner in isolation (no wireless physics).
+
+Observations are uniform in [-1, 1]^S, independent of the action; every step ends an episode.
+- "constant": reward 1 for every action (the critic must converge to Q = 1);
+- "target":   reward -||a - a*||^2 with a fixed a* (the actor must move to a*).
+Same contract as `FullDuplexEnv`; the reward arrives as `RewardInfo.sum_rate` with a zero
+upper bound, so every reward design reduces to it.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from d2rl_jax.env.fd_env import RewardInfo
+
+PROBE_KINDS = ("constant", "target")
+
+
+@struct.dataclass
+class ProbeState:
+    positions: jax.Array  # the observation itself (named like EnvState's field for the eval batch)
+    time: jax.Array
+
+
+class ProbeEnv:
+    def __init__(self, observation_size: int = 11, action_size: int = 10, kind: str = "target",
+                 target: jax.Array | None = None):
+        if kind not in PROBE_KINDS:
+            raise ValueError(f"kind={kind!r} is invalid: must be one of {PROBE_KINDS}")
+        self.observation_size, self.action_size, self.kind = observation_size, action_size, kind
+        self.target = jnp.linspace(-0.6, 0.6, action_size) if target is None else jnp.asarray(target)
+
+    @property
+    def default_params(self) -> jax.Array:
+        return jnp.zeros(())
+
+    def channels(self, positions: jax.Array, params) -> jax.Array:
+        return positions
+
+    def evaluate(self, obs: jax.Array, action: jax.Array, params) -> tuple[RewardInfo, jax.Array]:
+        if self.kind == "constant":
+            reward = jnp.ones(())
+        else:
+            reward = -jnp.sum((jnp.clip(action, -1.0, 1.0) - self.target) ** 2)
+        zero = jnp.zeros((1,))
+        return RewardInfo(reward, jnp.zeros(()), zero, zero), ~jnp.all(jnp.isfinite(action))
+
+    def reset(self, key: jax.Array, params) -> tuple[jax.Array, ProbeState]:
+        obs = jax.random.uniform(key, (self.observation_size,), minval=-1.0, maxval=1.0)
+        return obs, ProbeState(positions=obs, time=jnp.zeros((), jnp.int32))
+
+    def step(self, key, state: ProbeState, action, params):
+        info, nonfinite = self.evaluate(state.positions, action, params)
+        obs, next_state = self.reset(key, params)
+        done = jnp.ones((), bool)
+        return obs, next_state, info, done, {"nonfinite_action": nonfinite, "episode_step": jnp.ones((), jnp.int32)}

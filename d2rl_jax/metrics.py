@@ -1,0 +1,68 @@
+"""Training metrics (DESIGN §8): per-layer gradient magnitudes, moving averages, convergence.
+
+`layer_gradient_magnitudes` runs inside the compiled loop; the rest are host-side numpy
+functions of the per-epoch series.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _dense_leaves(params: Any, leaf_name: str) -> list[tuple[str, Any]]:
+    out = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        keys = [getattr(k, "key", getattr(k, "name", str(k))) for k in path]
+        if keys and keys[-1] == leaf_name:
+            out.append(("/".join(str(k) for k in keys[:-1] if k != "params"), leaf))
+    return out
+
+
+def layer_names(params: Any) -> tuple[list[str], list[str]]:
+    """Names of the layers whose kernels / biases `layer_gradient_magnitudes` reports, in order."""
+    return [n for n, _ in _dense_leaves(params, "kernel")], [n for n, _ in _dense_leaves(params, "bias")]
+
+
+def layer_gradient_magnitudes(grads: Any) -> tuple[jax.Array, jax.Array]:
+    """Mean |dL/dW| and mean |dL/db| of every layer: the paper's gradient weight and bias (Figs. 5, 7)."""
+    kernels = jnp.stack([jnp.mean(jnp.abs(g)) for _, g in _dense_leaves(grads, "kernel")])
+    biases = jnp.stack([jnp.mean(jnp.abs(g)) for _, g in _dense_leaves(grads, "bias")])
+    return kernels, biases
+
+
+def moving_average(x: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over the last `window` entries along the last axis (shorter at the start)."""
+    x = np.asarray(x, np.float64)
+    csum = np.cumsum(x, axis=-1)
+    out = csum.copy()
+    out[..., window:] = csum[..., window:] - csum[..., :-window]
+    counts = np.minimum(np.arange(1, x.shape[-1] + 1), window)
+    return out / counts
+
+
+def convergence_epoch(series: np.ndarray, tolerance: float = 0.02, final_fraction: float = 0.1) -> int:
+    """First epoch after which `series` stays within +-tolerance of its final value.
+
+    The final value is the mean of the last `final_fraction` of the series. Returns an index in
+    [0, len - 1]; a series that only settles at its end converges at its last epoch.
+    """
+    series = np.asarray(series, np.float64)
+    n = series.shape[-1]
+    final = series[max(0, n - max(1, int(round(final_fraction * n)))):].mean()
+    outside = np.abs(series - final) > tolerance * max(abs(final), 1e-12)
+    indices = np.flatnonzero(outside)
+    return 0 if indices.size == 0 else int(min(indices[-1] + 1, n - 1))
+
+
+def mean_and_ci95(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over `axis` (seeds) and the half-width of a normal-approximation 95% interval."""
+    x = np.asarray(x, np.float64)
+    n = x.shape[axis]
+    mean = x.mean(axis=axis)
+    if n < 2:
+        return mean, np.zeros_like(mean)
+    return mean, 1.96 * x.std(axis=axis, ddof=1) / np.sqrt(n)

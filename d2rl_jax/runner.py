@@ -1,0 +1,117 @@
+"""The host-side driver: N runs (seeds x traced points) of one static config in one program.
+
+It compiles `vmap(run_chunk)` once (compile time measured apart), runs chunk after chunk,
+reports progress between chunks, checkpoints after each one, and resumes from the latest
+checkpoint. Device time per epoch is measured around the compiled chunks with
+`block_until_ready`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from d2rl_jax.checkpoint import RunCheckpointer
+from d2rl_jax.config import HyperParams, TrainConfig
+from d2rl_jax.train import TrainFns, make_train, stack_hparams
+
+
+@dataclasses.dataclass
+class RunResult:
+    epoch_metrics: dict[str, np.ndarray]  # each (N, epochs, ...)
+    eval_metrics: dict[str, np.ndarray]  # each (N, evaluations)
+    compile_s: float
+    seconds_per_epoch: float  # wall time of the compiled chunks / epochs (all N runs together)
+    chunk_seconds: list[float]  # every chunk's wall time, those of earlier (resumed) processes included
+    resumed_from_chunk: int
+    final_state: Any
+    fns: TrainFns
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+
+
+def _compiled_chunk(fns: TrainFns, state: Any, hp: Any) -> tuple[Any, float]:
+    """`vmap(run_chunk)` compiled for these shapes (cached on `fns`), and the compile seconds
+    (0 when it came from the cache)."""
+    signature = (jax.tree.structure((state, hp)),
+                 tuple((x.shape, str(x.dtype)) for x in jax.tree.leaves((state, hp))))
+    if signature in fns.compiled:
+        return fns.compiled[signature], 0.0
+    t0 = time.perf_counter()
+    compiled = jax.jit(jax.vmap(fns.run_chunk), donate_argnums=0).lower(state, hp).compile()
+    fns.compiled[signature] = compiled
+    return compiled, time.perf_counter() - t0
+
+
+def run_training(
+    cfg: TrainConfig,
+    seeds: list[int],
+    hparams: HyperParams | list[HyperParams] = HyperParams(),  # noqa: B008 (frozen, immutable)
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: Callable[[str], None] | None = print,
+    fns: TrainFns | None = None,
+) -> RunResult:
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    hps = hparams if isinstance(hparams, list) else [hparams] * len(seeds)
+    if len(hps) != len(seeds):
+        raise ValueError(f"got {len(hps)} hyperparameter sets for {len(seeds)} seeds")
+    fns = make_train(cfg) if fns is None else fns
+    hp = stack_hparams(hps)
+    keys = jax.numpy.stack([jax.random.key(s) for s in seeds])
+    state = jax.jit(jax.vmap(fns.init))(keys, hp)
+
+    checkpointer = RunCheckpointer(checkpoint_dir) if checkpoint_dir is not None else None
+    start, parts, chunk_seconds = 0, [], []
+    if resume and checkpointer is not None and checkpointer.latest() is not None:
+        start, state, saved = checkpointer.restore(state)
+        if start > cfg.num_chunks:
+            raise ValueError(f"checkpoint in {checkpointer.directory} holds {start} chunks, more than the "
+                             f"{cfg.num_chunks} this configuration runs")
+        parts = [{"epoch": saved["epoch"], "eval": saved["eval"]}]
+        chunk_seconds = [float(x) for x in saved["chunk_seconds"]]
+        if progress:
+            progress(f"resumed from chunk {start}/{cfg.num_chunks} in {checkpointer.directory}")
+
+    compile_s = float("nan")
+    if start < cfg.num_chunks:
+        compiled, compile_s = _compiled_chunk(fns, state, hp)
+    for index in range(start, cfg.num_chunks):
+        t0 = time.perf_counter()
+        state, (epoch_metrics, eval_metrics) = compiled(state, hp)
+        jax.block_until_ready((state, epoch_metrics))
+        chunk_seconds.append(time.perf_counter() - t0)
+        parts.append({"epoch": jax.device_get(epoch_metrics), "eval": jax.device_get(eval_metrics)})
+        parts = [{"epoch": _concat([p["epoch"] for p in parts]), "eval": _concat([p["eval"] for p in parts])}]
+        if checkpointer is not None:
+            checkpointer.save(index + 1, state, {**parts[0], "chunk_seconds": np.asarray(chunk_seconds)})
+        if progress:
+            epochs_done = (index + 1) * cfg.chunk_epochs
+            rate = cfg.chunk_epochs / chunk_seconds[-1]
+            eta = (cfg.num_chunks - index - 1) * chunk_seconds[-1]
+            progress(f"epoch {epochs_done:>6}/{cfg.num_epochs}  {rate:7.1f} epochs/s x {len(seeds)} runs  "
+                     f"sum rate {float(np.mean(eval_metrics['eval_sum_rate'][:, -1])):.3f} (eval, mean over runs)  "
+                     f"ETA {eta:.0f} s")
+    if checkpointer is not None:
+        checkpointer.close()
+    return RunResult(
+        epoch_metrics=_concat([p["epoch"] for p in parts]),
+        eval_metrics=_concat([p["eval"] for p in parts]),
+        compile_s=compile_s,
+        seconds_per_epoch=sum(chunk_seconds) / (len(chunk_seconds) * cfg.chunk_epochs),
+        chunk_seconds=chunk_seconds,
+        resumed_from_chunk=start,
+        final_state=state,
+        fns=fns,
+    )
+

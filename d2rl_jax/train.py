@@ -1,0 +1,226 @@
+"""The compiled training loop (Algorithm 2, DESIGN §5, §8, §9), PureJaxRL style.
+
+    fns = make_train(cfg)                       # cfg: static TrainConfig
+    state = fns.init(key, hparams)              # hparams: traced dict (see `hparams_to_arrays`)
+    state, (epoch_metrics, eval_metrics) = fns.run_chunk(state, hparams)    # cfg.chunk_epochs epochs
+    epoch_metrics, eval_metrics = fns.train(key, hparams)                   # all cfg.num_epochs
+
+One epoch: the actor acts on the T parallel environments' observations, exploration perturbs
+the executed actions, the environments step, the transitions (with the reward of the chosen
+design) enter the device replay buffer, and, once the buffer holds a batch, every network is
+updated once. Every function is pure: `jax.jit(jax.vmap(fns.train))(keys, stacked_hparams)` trains
+N runs (seeds x traced hyperparameter points) in one program.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from d2rl_jax import references
+from d2rl_jax.agents import DoubleCritic, actor_loss, compute_reward, critic_loss, explore, make_actor
+from d2rl_jax.config import HyperParams, TrainConfig
+from d2rl_jax.env import Channels, EnvParams, EnvState, FullDuplexEnv
+from d2rl_jax.metrics import layer_gradient_magnitudes, layer_names
+from d2rl_jax.replay import ReplayBuffer, add_batch, can_sample, init_buffer, sample_batch
+
+HParams = dict[str, jax.Array]
+
+
+def hparams_to_arrays(hp: HyperParams) -> HParams:
+    return {k: jnp.asarray(v, jnp.float32) for k, v in hp.to_dict().items()}
+
+
+def stack_hparams(hps: list[HyperParams]) -> HParams:
+    """A run axis of hyperparameters: each leaf (N,), for `jax.vmap` over runs."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *[hparams_to_arrays(hp) for hp in hps])
+
+
+@struct.dataclass
+class AgentState:
+    actor_params: Any
+    critic_params: Any
+    actor_opt: Any
+    critic_opt: Any
+    target_actor_params: Any  # None when the horizon is 1: no TD bootstrap, no targets
+    target_critic_params: Any
+
+
+@struct.dataclass
+class RunState:
+    agent: AgentState
+    buffer: ReplayBuffer
+    env_state: EnvState  # batched over the T environments
+    obs: jax.Array  # (T, S)
+    key: jax.Array
+    epoch: jax.Array  # () int32, epochs completed
+
+
+class EvalBatch(NamedTuple):
+    """The fixed held-out states every run is evaluated on, with their references."""
+
+    obs: jax.Array
+    channels: Channels
+    optimum: jax.Array  # C*(s), optimizer baseline
+    bound: jax.Array  # R'(s)
+
+
+class TrainFns(NamedTuple):
+    init: Any
+    run_chunk: Any
+    train: Any
+    evaluate: Any
+    eval_batch: EvalBatch
+    actor_layers: tuple[list[str], list[str]]  # (kernel names, bias names)
+    critic_layers: tuple[list[str], list[str]]
+    compiled: dict  # executables of the host driver, keyed by input shapes (see runner)
+
+
+# inject_hyperparams keeps lr and weight decay in the optimizer state, so they are traced
+# per run (vmappable) while the update rule is compiled once.
+_adamw = optax.inject_hyperparams(optax.adamw)
+_TX = _adamw(learning_rate=0.0, weight_decay=0.0)
+
+
+def _init_optimizer(params, learning_rate: jax.Array, weight_decay: jax.Array):
+    state = _TX.init(params)
+    hyper = dict(state.hyperparams, learning_rate=jnp.asarray(learning_rate, jnp.float32),
+                 weight_decay=jnp.asarray(weight_decay, jnp.float32))
+    return state._replace(hyperparams=hyper)
+
+
+def make_eval_batch(env, env_params, cfg: TrainConfig) -> EvalBatch:
+    """The held-out batch; C* and R' exist for the wireless environment only (NaN for probes)."""
+    key_drop, key_opt = jax.random.split(jax.random.key(cfg.eval_seed))
+    obs, channels = jax.jit(references.sample_drops, static_argnums=(0, 3))(env, env_params, key_drop,
+                                                                             cfg.eval_states)
+    if not isinstance(env, FullDuplexEnv):
+        nan = jnp.full((cfg.eval_states,), jnp.nan)
+        return EvalBatch(obs=obs, channels=channels, optimum=nan, bound=nan)
+    optimum = jax.jit(functools.partial(references.optimizer_rates, num_restarts=cfg.optimizer_restarts,
+                                        num_steps=cfg.optimizer_steps))(channels, env_params, key_opt)
+    bound = jax.jit(references.bound_rates)(channels, env_params)
+    return EvalBatch(obs=obs, channels=channels, optimum=optimum, bound=bound)
+
+
+def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None) -> TrainFns:
+    """`env` defaults to the wireless `FullDuplexEnv(cfg.env)`; any env with its contract works
+    (e.g. `d2rl_jax.env.probe.ProbeEnv`, which ignores cfg.env)."""
+    env = FullDuplexEnv(cfg.env) if env is None else env
+    env_params = env.default_params if env_params is None else env_params
+    action_size = env.action_size
+    actor = make_actor(cfg, action_size)
+    critic = DoubleCritic(hidden_dim=cfg.critic_hidden, depth=cfg.critic_depth)
+    bootstrap = env.cfg.horizon > 1 if isinstance(env, FullDuplexEnv) else False
+    T, B = cfg.num_envs, cfg.batch_size
+    eval_batch = make_eval_batch(env, env_params, cfg)
+
+    def transition(obs, action, reward, done, next_obs):
+        item = {"obs": obs, "action": action, "reward": reward, "done": done.astype(jnp.float32)}
+        if bootstrap:  # next states are only read by the TD target; H = 1 never needs them
+            item["next_obs"] = next_obs
+        return item
+
+    def init(key: jax.Array, hp: HParams) -> RunState:
+        key_env, key_actor, key_critic, key_run = jax.random.split(key, 4)
+        obs, env_state = jax.vmap(env.reset, (0, None))(jax.random.split(key_env, T), env_params)
+        actor_params = actor.init(key_actor, obs)
+        critic_params = critic.init(key_critic, obs, jnp.zeros((T, action_size)))
+        agent = AgentState(
+            actor_params=actor_params,
+            critic_params=critic_params,
+            actor_opt=_init_optimizer(actor_params, hp["actor_lr"], hp["weight_decay"]),
+            critic_opt=_init_optimizer(critic_params, hp["critic_lr"], hp["weight_decay"]),
+            target_actor_params=actor_params if bootstrap else None,
+            target_critic_params=critic_params if bootstrap else None,
+        )
+        example = transition(obs[0], jnp.zeros(action_size), jnp.zeros(()), jnp.zeros((), bool), obs[0])
+        return RunState(agent=agent, buffer=init_buffer(example, cfg.buffer_size), env_state=env_state, obs=obs,
+                        key=key_run, epoch=jnp.zeros((), jnp.int32))
+
+    def update(agent: AgentState, buffer: ReplayBuffer, key: jax.Array, hp: HParams):
+        key_sample, key_actor, key_target = jax.random.split(key, 3)
+        batch = sample_batch(buffer, key_sample, B)
+        targets = batch["reward"]
+        if bootstrap:
+            next_actions = actor.act(agent.target_actor_params, key_target, batch["next_obs"])
+            q1, q2 = critic.apply(agent.target_critic_params, batch["next_obs"], next_actions)
+            targets = targets + hp["gamma"] * (1.0 - batch["done"]) * jnp.minimum(q1, q2)
+        targets = jax.lax.stop_gradient(targets)
+
+        (c_loss, q_mean), c_grads = jax.value_and_grad(
+            lambda p: critic_loss(critic.apply, p, batch["obs"], batch["action"], targets), has_aux=True,
+        )(agent.critic_params)
+        c_updates, critic_opt = _TX.update(c_grads, agent.critic_opt, agent.critic_params)
+        critic_params = optax.apply_updates(agent.critic_params, c_updates)
+
+        a_loss, a_grads = jax.value_and_grad(
+            lambda p: actor_loss(actor.act, critic.apply, p, critic_params, key_actor, batch["obs"])
+        )(agent.actor_params)
+        a_updates, actor_opt = _TX.update(a_grads, agent.actor_opt, agent.actor_params)
+        actor_params = optax.apply_updates(agent.actor_params, a_updates)
+
+        target_actor, target_critic = agent.target_actor_params, agent.target_critic_params
+        if bootstrap:  # soft updates, eq. (24)
+            target_actor = optax.incremental_update(actor_params, target_actor, hp["tau"])
+            target_critic = optax.incremental_update(critic_params, target_critic, hp["tau"])
+        actor_w, actor_b = layer_gradient_magnitudes(a_grads)
+        critic_w, critic_b = layer_gradient_magnitudes(c_grads)
+        new_agent = AgentState(actor_params, critic_params, actor_opt, critic_opt, target_actor, target_critic)
+        metrics = {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": q_mean, "updated": jnp.ones(()),
+                   "actor_grad_weight": actor_w, "actor_grad_bias": actor_b,
+                   "critic_grad_weight": critic_w, "critic_grad_bias": critic_b}
+        return new_agent, metrics
+
+    def skip_update(agent, buffer, key, hp):
+        shapes = jax.eval_shape(update, agent, buffer, key, hp)[1]
+        return agent, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+    def epoch_step(state: RunState, hp: HParams) -> tuple[RunState, dict[str, jax.Array]]:
+        key, key_act, key_explore, key_env, key_update = jax.random.split(state.key, 5)
+        actions = actor.act(state.agent.actor_params, key_act, state.obs)
+        executed = explore(cfg.exploration, key_explore, actions, hp["epsilon"], hp["noise_std"])
+        next_obs, env_state, info, done, extra = jax.vmap(env.step, (0, 0, 0, None))(
+            jax.random.split(key_env, T), state.env_state, executed, env_params)
+        reward = compute_reward(cfg.reward, info)
+        buffer = add_batch(state.buffer, transition(state.obs, executed, reward, done, next_obs))
+        agent, update_metrics = jax.lax.cond(
+            can_sample(buffer, B), update, skip_update, state.agent, buffer, key_update, hp)
+        metrics = {"sum_rate": info.sum_rate.mean(), "reward": reward.mean(), "upper_bound": info.upper_bound.mean(),
+                   "nonfinite_actions": extra["nonfinite_action"].sum(), **update_metrics}
+        return RunState(agent, buffer, env_state, next_obs, key, state.epoch + 1), metrics
+
+    def evaluate(actor_params, key: jax.Array) -> dict[str, jax.Array]:
+        """Policy sum rate without exploration on the held-out batch, and its ratios to C* and R'."""
+        actions = actor.act(actor_params, key, eval_batch.obs)
+        info, _ = jax.vmap(env.evaluate, (0, 0, None))(eval_batch.channels, actions, env_params)
+        rate = info.sum_rate.mean()
+        return {"eval_sum_rate": rate, "eval_ratio_to_optimizer": rate / eval_batch.optimum.mean(),
+                "eval_ratio_to_bound": rate / eval_batch.bound.mean()}
+
+    def run_chunk(state: RunState, hp: HParams):
+        def period(state, _):
+            state, epoch_metrics = jax.lax.scan(lambda s, _: epoch_step(s, hp), state, None, length=cfg.eval_every)
+            eval_metrics = evaluate(state.agent.actor_params, jax.random.fold_in(state.key, 1))
+            return state, (epoch_metrics, {**eval_metrics, "eval_epoch": state.epoch})
+
+        periods = cfg.chunk_epochs // cfg.eval_every
+        state, (epoch_metrics, eval_metrics) = jax.lax.scan(period, state, None, length=periods)
+        epoch_metrics = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), epoch_metrics)
+        return state, (epoch_metrics, eval_metrics)
+
+    def train(key: jax.Array, hp: HParams):
+        state, (epoch_metrics, eval_metrics) = jax.lax.scan(
+            lambda s, _: run_chunk(s, hp), init(key, hp), None, length=cfg.num_chunks)
+        flatten = functools.partial(jax.tree.map, lambda x: x.reshape((-1,) + x.shape[2:]))
+        return state, (flatten(epoch_metrics), flatten(eval_metrics))
+
+    example_state = jax.eval_shape(init, jax.random.key(0), hparams_to_arrays(HyperParams()))
+    return TrainFns(init=init, run_chunk=run_chunk, train=train, evaluate=evaluate, eval_batch=eval_batch,
+                    actor_layers=layer_names(example_state.agent.actor_params),
+                    critic_layers=layer_names(example_state.agent.critic_params), compiled={})

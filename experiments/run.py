@@ -1,0 +1,149 @@
+"""Train DDPG (double critic) with MLP and/or diffusion actors: seeds vmapped in one program.
+
+    python -m experiments.run --preset quick --actor mlp,diffusion --reward designed \
+        --epochs 1000 --seeds 2 --out runs/quick [--resume]
+
+Writes, atomically:
+  DIR/config.json                      every static and traced setting
+  DIR/<actor>/metrics.npz              per-epoch and per-evaluation metrics, (seeds, ...)
+  DIR/<actor>/checkpoints/             orbax checkpoints after every chunk (for --resume)
+  DIR/summary.json                     per variant: final/best sum rate, C/C*, convergence epoch, timing
+  DIR/sum_rate.png, DIR/ma_reward.png, DIR/eval_sum_rate.png   mean +- 95% CI over seeds
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, TRAIN_PRESETS, ConfigError, HyperParams, train_preset
+from d2rl_jax.io import write_json_atomic, write_text_atomic
+from d2rl_jax.metrics import convergence_epoch, moving_average
+from d2rl_jax.runner import RunResult, run_training
+from d2rl_jax.timing import device_info
+from experiments.common import quiet_backend_probe
+from experiments.plots import plot_curves
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("preset", "quick", list(TRAIN_PRESETS), "Training preset (environment + training sizes).")
+flags.DEFINE_list("actor", ["mlp", "diffusion"], f"Actor kinds to train, comma-separated, from {ACTOR_KINDS}.")
+flags.DEFINE_enum("reward", None, list(REWARD_DESIGNS), "Reward design (default: the preset's).")
+flags.DEFINE_integer("epochs", None, "Epochs (default: the preset's); a multiple of --chunk.", lower_bound=1)
+flags.DEFINE_integer("chunk", None, "Epochs per compiled chunk between progress lines and checkpoints.",
+                     lower_bound=1)
+flags.DEFINE_integer("eval_every", None, "Epochs between held-out evaluations.", lower_bound=1)
+flags.DEFINE_integer("seeds", 2, "Number of seeds (vmapped in one program).", lower_bound=1)
+flags.DEFINE_integer("seed_offset", 0, "First seed.")
+flags.DEFINE_float("actor_lr", HyperParams.actor_lr, "Actor learning rate.")
+flags.DEFINE_float("critic_lr", HyperParams.critic_lr, "Critic learning rate.")
+flags.DEFINE_float("epsilon", HyperParams.epsilon, "Epsilon-greedy exploration probability.")
+flags.DEFINE_string("out", None, "Output directory (default runs/<preset>).")
+flags.DEFINE_bool("resume", False, "Continue from the checkpoints in --out.")
+
+
+def _config():
+    cfg = train_preset(FLAGS.preset)
+    changes = {}
+    if FLAGS.reward is not None:
+        changes["reward"] = FLAGS.reward
+    if FLAGS.chunk is not None:
+        changes["chunk_epochs"] = FLAGS.chunk
+    if FLAGS.eval_every is not None:
+        changes["eval_every"] = FLAGS.eval_every
+    if FLAGS.epochs is not None:
+        changes["num_epochs"] = FLAGS.epochs
+        if FLAGS.chunk is None and FLAGS.epochs % cfg.chunk_epochs:
+            changes["chunk_epochs"] = FLAGS.epochs if FLAGS.epochs % cfg.eval_every == 0 else cfg.chunk_epochs
+    return cfg.replace(**changes)
+
+
+def _summary(result: RunResult, cfg, actor: str) -> dict:
+    eval_rate = result.eval_metrics["eval_sum_rate"]  # (seeds, evals)
+    ma_rate = moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window)
+    conv = [convergence_epoch(s, cfg.convergence_tolerance) for s in ma_rate]
+    return {
+        "actor": actor,
+        "seeds": int(eval_rate.shape[0]),
+        "final_eval_sum_rate": float(eval_rate[:, -1].mean()),
+        "best_eval_sum_rate": float(eval_rate.max(axis=1).mean()),
+        "final_ratio_to_optimizer": float(result.eval_metrics["eval_ratio_to_optimizer"][:, -1].mean()),
+        "final_ratio_to_bound": float(result.eval_metrics["eval_ratio_to_bound"][:, -1].mean()),
+        "final_ma_sum_rate": float(ma_rate[:, -1].mean()),
+        "convergence_epoch_per_seed": conv,
+        "convergence_epoch": float(np.mean(conv)),
+        "seconds_per_epoch_all_seeds": result.seconds_per_epoch,
+        "seconds_per_epoch_per_run": result.seconds_per_epoch / eval_rate.shape[0],
+        "seconds_to_convergence": float(np.mean(conv)) * result.seconds_per_epoch,
+        "compile_s": None if np.isnan(result.compile_s) else result.compile_s,  # None: fully resumed
+        "nonfinite_actions": int(result.epoch_metrics["nonfinite_actions"].sum()),
+    }
+
+
+def _save_metrics(path: Path, result: RunResult) -> None:
+    buffer = io.BytesIO()
+    arrays = {f"epoch/{k}": v for k, v in result.epoch_metrics.items()}
+    arrays.update({f"eval/{k}": v for k, v in result.eval_metrics.items()})
+    np.savez_compressed(buffer, **arrays)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    quiet_backend_probe()
+    bad = [a for a in FLAGS.actor if a not in ACTOR_KINDS]
+    if bad or not FLAGS.actor:
+        raise app.UsageError(f"--actor={','.join(FLAGS.actor)}: each must be one of {ACTOR_KINDS}")
+    try:
+        cfg = _config()
+        hp = HyperParams(actor_lr=FLAGS.actor_lr, critic_lr=FLAGS.critic_lr, epsilon=FLAGS.epsilon)
+    except ConfigError as err:
+        raise app.UsageError(str(err)) from None
+    out = Path(FLAGS.out or f"runs/{FLAGS.preset}")
+    seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))
+    write_json_atomic(out / "config.json", {"preset": FLAGS.preset, "actors": FLAGS.actor, "seeds": seeds,
+                                            "train_config": cfg.to_dict(), "hyperparams": hp.to_dict()})
+    print(f"preset={FLAGS.preset} reward={cfg.reward} epochs={cfg.num_epochs} seeds={seeds} -> {out}", flush=True)
+    summaries, curves = {}, {"sum_rate": {}, "ma_reward": {}, "eval": {}}
+    references = None
+    for actor in FLAGS.actor:
+        variant = cfg.replace(actor=actor)
+        print(f"[{actor}] compiling and training {len(seeds)} run(s) in one program ...", flush=True)
+        result = run_training(variant, seeds, hp, checkpoint_dir=out / actor / "checkpoints", resume=FLAGS.resume,
+                              progress=lambda line, actor=actor: print(f"[{actor}] {line}", flush=True))
+        _save_metrics(out / actor / "metrics.npz", result)
+        summaries[actor] = _summary(result, variant, actor)
+        epochs = np.arange(1, cfg.num_epochs + 1)
+        curves["sum_rate"][actor] = (epochs, moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window))
+        curves["ma_reward"][actor] = (epochs, moving_average(result.epoch_metrics["reward"], cfg.ma_window))
+        curves["eval"][actor] = (result.eval_metrics["eval_epoch"][0], result.eval_metrics["eval_sum_rate"])
+        batch = result.fns.eval_batch
+        references = {"C* (optimizer)": float(batch.optimum.mean()), "R' (upper bound)": float(batch.bound.mean())}
+    write_json_atomic(out / "summary.json", {"variants": summaries, "device": device_info()})
+    plot_curves(curves["sum_rate"], "sum rate (bit/s/Hz), MA of executed actions",
+                f"{FLAGS.preset}: training sum rate", out / "sum_rate.png")
+    plot_curves(curves["ma_reward"], f"MA reward ({cfg.reward})", f"{FLAGS.preset}: moving-average reward",
+                out / "ma_reward.png")
+    plot_curves(curves["eval"], "sum rate (bit/s/Hz), held-out states", f"{FLAGS.preset}: policy without exploration",
+                out / "eval_sum_rate.png", references=references)
+    lines = [f"{'actor':<10}{'final C':>9}{'best C':>9}{'C/C*':>7}{'conv.ep':>9}{'s/epoch':>10}{'compile s':>10}"]
+    for s in summaries.values():
+        lines.append(f"{s['actor']:<10}{s['final_eval_sum_rate']:9.3f}{s['best_eval_sum_rate']:9.3f}"
+                     f"{s['final_ratio_to_optimizer']:7.3f}{s['convergence_epoch']:9.0f}"
+                     f"{s['seconds_per_epoch_per_run']:10.4f}{s['compile_s'] or float('nan'):10.1f}")
+    table = "\n".join(lines)
+    write_text_atomic(out / "summary.txt", table + "\n")
+    print("\n" + table + f"\n\nwrote {out}/summary.json, metrics.npz per actor, and PNG curves", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        app.run(main)
+    except KeyboardInterrupt:
+        sys.exit("interrupted: rerun with --resume to continue from the last checkpoint")
