@@ -72,6 +72,7 @@ class EvalBatch(NamedTuple):
 
 class TrainFns(NamedTuple):
     init: Any
+    epoch_step: Any  # (state, hparams) -> (state, per-epoch metrics): one epoch, for cost analysis
     run_chunk: Any
     train: Any
     evaluate: Any
@@ -221,6 +222,6 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None) 
         return state, (flatten(epoch_metrics), flatten(eval_metrics))
 
     example_state = jax.eval_shape(init, jax.random.key(0), hparams_to_arrays(HyperParams()))
-    return TrainFns(init=init, run_chunk=run_chunk, train=train, evaluate=evaluate, eval_batch=eval_batch,
-                    actor_layers=layer_names(example_state.agent.actor_params),
+    return TrainFns(init=init, epoch_step=epoch_step, run_chunk=run_chunk, train=train, evaluate=evaluate,
+                    eval_batch=eval_batch, actor_layers=layer_names(example_state.agent.actor_params),
                     critic_layers=layer_names(example_state.agent.critic_params), compiled={})

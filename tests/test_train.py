@@ -112,3 +112,17 @@ def test_trained_policy_beats_random_actions():
         env, fns.eval_batch.channels, env.default_params, jax.random.key(0)).mean())
     trained = float(eval_metrics["eval_sum_rate"][-1])
     assert trained > 1.3 * random_rate, (trained, random_rate)
+
+
+def test_over_runs_matches_vmap_for_one_and_many_runs():
+    from d2rl_jax.runner import over_runs
+
+    def fn(state, hp):
+        return {"x": state["x"] * hp["a"] + jnp.sum(state["y"])}, hp["a"] ** 2
+
+    for n in (1, 3):
+        state = {"x": jnp.arange(n * 2.0).reshape(n, 2), "y": jnp.ones((n, 4))}
+        hp = {"a": jnp.arange(1.0, n + 1.0)}
+        for x, y in zip(jax.tree.leaves(over_runs(fn, n)(state, hp)), jax.tree.leaves(jax.vmap(fn)(state, hp)),
+                        strict=True):
+            np.testing.assert_array_equal(x, y)
