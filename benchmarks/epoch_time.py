@@ -27,7 +27,7 @@ from absl import app, flags  # noqa: E402
 from d2rl_jax.config import HyperParams, train_preset  # noqa: E402
 from d2rl_jax.env.probe import ProbeEnv  # noqa: E402
 from d2rl_jax.io import write_json_atomic  # noqa: E402
-from d2rl_jax.runner import over_runs  # noqa: E402
+from d2rl_jax.runner import compile_chunk, over_runs  # noqa: E402
 from d2rl_jax.timing import device_info, time_compiled, total_compile_seconds  # noqa: E402
 from d2rl_jax.train import hparams_to_arrays, make_train, stack_hparams  # noqa: E402
 from experiments.common import quiet_backend_probe  # noqa: E402
@@ -67,9 +67,7 @@ def time_point(fns, cfg, n: int, hp_one: HyperParams) -> dict:
     state = jax.jit(over_runs(fns.init, n))(keys, hp)
     bytes_per_run = sum(x.nbytes for x in jax.tree.leaves(state)) / n
     # Fill past the warm-up so that every timed epoch updates every network.
-    t0 = time.perf_counter()
-    compiled = jax.jit(over_runs(fns.run_chunk, n), donate_argnums=0).lower(state, hp).compile()
-    compile_s = time.perf_counter() - t0
+    compiled, compile_s = compile_chunk(fns, state, hp)
     state, _ = compiled(state, hp)
     seconds = []
     for _ in range(FLAGS.repeats):

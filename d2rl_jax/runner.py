@@ -1,6 +1,6 @@
 """The host-side driver: N runs (seeds x traced points) of one static config in one program.
 
-It compiles `vmap(run_chunk)` once (compile time measured apart), runs chunk after chunk,
+It compiles `run_chunk` over the run axis once (compile time measured apart), runs chunk after chunk,
 reports progress between chunks, checkpoints after each one, and resumes from the latest
 checkpoint. Device time per epoch is measured around the compiled chunks with
 `block_until_ready`.
@@ -52,7 +52,7 @@ def over_runs(fn: Callable, num_runs: int) -> Callable:
     return single
 
 
-def _compiled_chunk(fns: TrainFns, state: Any, hp: Any) -> tuple[Any, float]:
+def compile_chunk(fns: TrainFns, state: Any, hp: Any) -> tuple[Any, float]:
     """`run_chunk` over the run axis, compiled for these shapes (cached on `fns`), and the compile seconds
     (0 when it came from the cache)."""
     signature = (jax.tree.structure((state, hp)),
@@ -100,7 +100,7 @@ def run_training(
 
     compile_s = float("nan")
     if start < cfg.num_chunks:
-        compiled, compile_s = _compiled_chunk(fns, state, hp)
+        compiled, compile_s = compile_chunk(fns, state, hp)
     for index in range(start, cfg.num_chunks):
         t0 = time.perf_counter()
         state, (epoch_metrics, eval_metrics) = compiled(state, hp)

@@ -21,7 +21,7 @@ import numpy as np
 from absl import app, flags
 
 from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, TRAIN_PRESETS, ConfigError, HyperParams, train_preset
-from d2rl_jax.io import write_json_atomic, write_text_atomic
+from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from d2rl_jax.metrics import convergence_epoch, moving_average
 from d2rl_jax.runner import RunResult, run_training
 from d2rl_jax.timing import device_info
@@ -88,9 +88,7 @@ def _save_metrics(path: Path, result: RunResult) -> None:
     arrays = {f"epoch/{k}": v for k, v in result.epoch_metrics.items()}
     arrays.update({f"eval/{k}": v for k, v in result.eval_metrics.items()})
     np.savez_compressed(buffer, **arrays)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def main(argv: list[str]) -> None:

@@ -91,12 +91,8 @@ def _jit_step(env):
 
 
 @jax.jit
-def _decode_learned_jit(raw, params, h):
-    return decode_action(raw, env_preset("paper"), params, h, params.clutter)
-
-
 def _decode_learned(raw, params, h):
-    return _decode_learned_jit(raw, params, h)
+    return decode_action(raw, env_preset("paper"), params, h, params.clutter)
 
 
 def test_full_budget_spent_when_raw_norm_exceeds_one(paper_env):
