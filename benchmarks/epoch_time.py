@@ -1,6 +1,7 @@
-"""Device-seconds per training epoch: MLP vs diffusion actor, single run and N vmapped runs.
+"""Device-seconds per training epoch: MLP vs diffusion actor, single run and N vmapped runs;
+every reward design with and without state exploration.
 
-    python -m benchmarks.epoch_time [--runs 1,4,16,64] [--epochs 200] [--probe_epochs 400]
+    python -m benchmarks.epoch_time [--sections probe,actors,designs] [--runs 1,4,16,64] [--epochs 200]
 
 Paper sizes (quick preset networks: 4 x 256 actor, 3 x 256 critics, state 140, action 124,
 batch 256, T = 16 envs, buffer 1e5). For each actor kind and N, one compiled `vmap(run_chunk)`
@@ -9,7 +10,9 @@ of `--epochs` epochs is timed after compile (median of `--repeats`), giving aggr
 analysis of one epoch, the machine's measured dense matmul rate and the fraction reached, the
 run state's bytes per run (the buffer dominates), and a like-for-like probe case (state 11,
 action 10, 3 x 256 nets, batch 256, P = 6), with the time from process start to the first
-trained epoch (compile reported apart). Writes benchmarks/results/epoch_time.json.
+trained epoch (compile reported apart). The `designs` section times one run of the diffusion
+actor for each reward design, with and without state exploration (the analog of the paper's
+Figs. 6(b) and 9(b)). Writes benchmarks/results/epoch_time.json (only the sections run).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from d2rl_jax.config import HyperParams, train_preset  # noqa: E402
+from d2rl_jax.config import REWARD_DESIGNS, HyperParams, train_preset  # noqa: E402
 from d2rl_jax.env.probe import ProbeEnv  # noqa: E402
 from d2rl_jax.io import write_json_atomic  # noqa: E402
 from d2rl_jax.runner import compile_chunk, over_runs  # noqa: E402
@@ -33,7 +36,10 @@ from d2rl_jax.train import hparams_to_arrays, make_train, stack_hparams  # noqa:
 from experiments.common import quiet_backend_probe  # noqa: E402
 
 FLAGS = flags.FLAGS
+SECTIONS = ("probe", "actors", "designs")
+flags.DEFINE_list("sections", list(SECTIONS), f"What to time, from {SECTIONS}.")
 flags.DEFINE_list("runs", ["1", "4", "16", "64"], "Numbers of vmapped runs.")
+flags.DEFINE_list("designs", list(REWARD_DESIGNS), "Reward designs of the `designs` section.")
 flags.DEFINE_list("actors", ["mlp", "diffusion"], "Actor kinds.")
 flags.DEFINE_integer("epochs", 100, "Epochs per timed chunk.", lower_bound=1)
 flags.DEFINE_integer("repeats", 3, "Timed chunks per point (median).", lower_bound=1)
@@ -107,27 +113,16 @@ def probe_case(actor: str) -> dict:
             "case_compile_s_before_first_trained_epoch": compile_now - case_compile}
 
 
-def main(argv: list[str]) -> None:
-    del argv
-    quiet_backend_probe()
-    total_compile_seconds()  # start counting compile time
-    runs = [int(n) for n in FLAGS.runs]
-    probe = []
-    for actor in FLAGS.actors:  # first: the first probe's timeline starts at process start
-        p = probe_case(actor)
-        probe.append(p)
-        print(f"probe (11 -> 10) {p['actor']:<9}: {p['epochs_per_s']:7.1f} epochs/s; first trained epoch after "
-              f"{p['process_start_to_first_trained_epoch_s']:.1f} s from process start "
-              f"({p['compile_s_before_first_trained_epoch']:.1f} s tracing + compiling), "
-              f"{p['case_start_to_first_trained_epoch_s']:.1f} s from this case's start "
-              f"({p['case_compile_s_before_first_trained_epoch']:.1f} s compiling)", flush=True)
-    rate = matmul_rate()
-    print(f"dense matmul rate: {rate:.1f} GFLOP/s on {jax.devices()[0].device_kind}", flush=True)
+def paper_sizes(actor: str, **changes) -> object:
+    # One evaluation per timed chunk: its cost is part of the epoch time reported.
+    return train_preset("quick").replace(actor=actor, buffer_size=100_000, num_epochs=FLAGS.epochs,
+                                         chunk_epochs=FLAGS.epochs, eval_every=FLAGS.epochs, **changes)
+
+
+def actor_points(runs: list[int], rate: float) -> list[dict]:
     points = []
     for actor in FLAGS.actors:
-        # One evaluation per timed chunk: its cost is part of the epoch time reported.
-        cfg = train_preset("quick").replace(actor=actor, buffer_size=100_000, num_epochs=FLAGS.epochs,
-                                            chunk_epochs=FLAGS.epochs, eval_every=FLAGS.epochs)
+        cfg = paper_sizes(actor)
         fns = make_train(cfg)
         hp = hparams_to_arrays(HyperParams())
         flops = epoch_flops(fns, jax.jit(fns.init)(jax.random.key(0), hp), hp)
@@ -139,9 +134,50 @@ def main(argv: list[str]) -> None:
                   f"{point['epochs_per_s_per_run']:7.2f} per run, compile {point['compile_s']:.1f} s, "
                   f"{point['state_bytes_per_run'] / 2**20:.0f} MiB/run, {flops / 1e6:.0f} MFLOP/epoch, "
                   f"{100 * point['fraction_of_matmul_rate']:.0f}% of matmul rate", flush=True)
-    path = write_json_atomic(FLAGS.out, {"benchmark": "epoch_time", "matmul_gflops_per_s": rate, "points": points,
-                                         "probe": probe, "device": device_info(),
-                                         "note": "paper sizes: state 140, action 124, batch 256, T=16, buffer 1e5"})
+    return points
+
+
+def design_points() -> list[dict]:
+    """One run of the diffusion actor per (reward design, state exploration): Figs. 6(b), 9(b)."""
+    points = []
+    for design in FLAGS.designs:
+        for state_exp in (False, True):
+            cfg = paper_sizes("diffusion", reward=design, state_exploration=state_exp)
+            point = {"actor": "diffusion", "reward": design, "state_exploration": state_exp,
+                     **time_point(make_train(cfg), cfg, 1, HyperParams())}
+            points.append(point)
+            print(f"{design:<13} state_exp={state_exp!s:<5}: {point['epochs_per_s_per_run']:6.2f} epochs/s, "
+                  f"{1e3 * point['seconds_per_epoch_per_run']:6.1f} ms/epoch, compile {point['compile_s']:.1f} s",
+                  flush=True)
+    return points
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    quiet_backend_probe()
+    total_compile_seconds()  # start counting compile time
+    bad = [s for s in FLAGS.sections if s not in SECTIONS] + [d for d in FLAGS.designs if d not in REWARD_DESIGNS]
+    if bad:
+        raise app.UsageError(f"--sections/--designs: {bad} invalid; sections {SECTIONS}, designs {REWARD_DESIGNS}")
+    result = {"benchmark": "epoch_time", "device": device_info(),
+              "note": "paper sizes: state 140, action 124, batch 256, T=16, buffer 1e5"}
+    if "probe" in FLAGS.sections:
+        result["probe"] = []
+        for actor in FLAGS.actors:  # first: the first probe's timeline starts at process start
+            p = probe_case(actor)
+            result["probe"].append(p)
+            print(f"probe (11 -> 10) {p['actor']:<9}: {p['epochs_per_s']:7.1f} epochs/s; first trained epoch after "
+                  f"{p['process_start_to_first_trained_epoch_s']:.1f} s from process start "
+                  f"({p['compile_s_before_first_trained_epoch']:.1f} s tracing + compiling), "
+                  f"{p['case_start_to_first_trained_epoch_s']:.1f} s from this case's start "
+                  f"({p['case_compile_s_before_first_trained_epoch']:.1f} s compiling)", flush=True)
+    if "actors" in FLAGS.sections:
+        rate = matmul_rate()
+        print(f"dense matmul rate: {rate:.1f} GFLOP/s on {jax.devices()[0].device_kind}", flush=True)
+        result.update(matmul_gflops_per_s=rate, points=actor_points([int(n) for n in FLAGS.runs], rate))
+    if "designs" in FLAGS.sections:
+        result["designs"] = design_points()
+    path = write_json_atomic(FLAGS.out, result)
     print(f"wrote {path}")
 
 

@@ -114,9 +114,10 @@ def run_training(
             epochs_done = (index + 1) * cfg.chunk_epochs
             rate = cfg.chunk_epochs / chunk_seconds[-1]
             eta = (cfg.num_chunks - index - 1) * chunk_seconds[-1]
+            chi = f"chi {float(np.mean(epoch_metrics['chi'][:, -1])):.3f}  " if "chi" in epoch_metrics else ""
             progress(f"epoch {epochs_done:>6}/{cfg.num_epochs}  {rate:7.1f} epochs/s x {len(seeds)} runs  "
                      f"sum rate {float(np.mean(eval_metrics['eval_sum_rate'][:, -1])):.3f} (eval, mean over runs)  "
-                     f"ETA {eta:.0f} s")
+                     f"{chi}ETA {eta:.0f} s")
     if checkpointer is not None:
         checkpointer.close()
     return RunResult(

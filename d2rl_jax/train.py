@@ -5,11 +5,13 @@
     state, (epoch_metrics, eval_metrics) = fns.run_chunk(state, hparams)    # cfg.chunk_epochs epochs
     epoch_metrics, eval_metrics = fns.train(key, hparams)                   # all cfg.num_epochs
 
-One epoch: the actor acts on the T parallel environments' observations, exploration perturbs
-the executed actions, the environments step, the transitions (with the reward of the chosen
-design) enter the device replay buffer, and, once the buffer holds a batch, every network is
-updated once. Every function is pure: `jax.jit(jax.vmap(fns.train))(keys, stacked_hparams)` trains
-N runs (seeds x traced hyperparameter points) in one program.
+One epoch: with state exploration, each environment's state is replaced by a SENPNN sample with
+probability chi (Algorithm 1); the actor acts on the states it sees, exploration perturbs the
+executed actions, the environments step, the transitions (with the reward of the chosen design,
+DESIGN §6) enter the device replay buffer, and, once the buffer holds a batch, every network
+(critics, actor, reward network, SENPNN) is updated once. Every function is pure:
+`jax.jit(jax.vmap(fns.train))(keys, stacked_hparams)` trains N runs (seeds x traced hyperparameter
+points, e.g. a grid of M and eta) in one program.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ import optax
 from flax import struct
 
 from d2rl_jax import references
-from d2rl_jax.agents import DoubleCritic, actor_loss, compute_reward, critic_loss, explore, make_actor
+from d2rl_jax.agents import DoubleCritic, RewardModel, RewardState, actor_loss, critic_loss, explore, make_actor
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.env import Channels, EnvParams, EnvState, FullDuplexEnv
 from d2rl_jax.metrics import layer_gradient_magnitudes, layer_names
+from d2rl_jax.optim import apply_gradients, init_optimizer
 from d2rl_jax.replay import ReplayBuffer, add_batch, can_sample, init_buffer, sample_batch
+from d2rl_jax.state_exploration import ExplorerState, StateExplorer, StateNormalizer, fit_normalizer
 
 HParams = dict[str, jax.Array]
 
@@ -49,6 +53,7 @@ class AgentState:
     critic_opt: Any
     target_actor_params: Any  # None when the horizon is 1: no TD bootstrap, no targets
     target_critic_params: Any
+    reward: RewardState | None = None  # the reward network of a learned design (DESIGN §6)
 
 
 @struct.dataclass
@@ -56,9 +61,10 @@ class RunState:
     agent: AgentState
     buffer: ReplayBuffer
     env_state: EnvState  # batched over the T environments
-    obs: jax.Array  # (T, S)
+    obs: jax.Array  # (T, S) real states
     key: jax.Array
     epoch: jax.Array  # () int32, epochs completed
+    explorer: ExplorerState | None = None  # state exploration (Algorithm 1), when enabled
 
 
 class EvalBatch(NamedTuple):
@@ -82,19 +88,6 @@ class TrainFns(NamedTuple):
     compiled: dict  # executables of the host driver, keyed by input shapes (see runner)
 
 
-# inject_hyperparams keeps lr and weight decay in the optimizer state, so they are traced
-# per run (vmappable) while the update rule is compiled once.
-_adamw = optax.inject_hyperparams(optax.adamw)
-_TX = _adamw(learning_rate=0.0, weight_decay=0.0)
-
-
-def _init_optimizer(params, learning_rate: jax.Array, weight_decay: jax.Array):
-    state = _TX.init(params)
-    hyper = dict(state.hyperparams, learning_rate=jnp.asarray(learning_rate, jnp.float32),
-                 weight_decay=jnp.asarray(weight_decay, jnp.float32))
-    return state._replace(hyperparams=hyper)
-
-
 def make_eval_batch(env, env_params, cfg: TrainConfig) -> EvalBatch:
     """The held-out batch; C* and R' exist for the wireless environment only (NaN for probes)."""
     key_drop, key_opt = jax.random.split(jax.random.key(cfg.eval_seed))
@@ -109,45 +102,87 @@ def make_eval_batch(env, env_params, cfg: TrainConfig) -> EvalBatch:
     return EvalBatch(obs=obs, channels=channels, optimum=optimum, bound=bound)
 
 
+@functools.lru_cache(maxsize=8)
+def _default_eval_batch(env_cfg, eval_states: int, eval_seed: int, restarts: int, steps: int) -> EvalBatch:
+    """The held-out batch of the wireless env with default parameters, computed once per process (C* is
+    an optimizer run; every variant of a sweep shares it)."""
+    env = FullDuplexEnv(env_cfg)
+    cfg = TrainConfig(env=env_cfg, eval_states=eval_states, eval_seed=eval_seed, optimizer_restarts=restarts,
+                      optimizer_steps=steps)
+    return make_eval_batch(env, env.default_params, cfg)
+
+
+@functools.lru_cache(maxsize=8)
+def _default_normalizer(env_cfg, num_samples: int) -> StateNormalizer:
+    env = FullDuplexEnv(env_cfg)
+    return fit_normalizer(env, env.default_params, num_samples)
+
+
+# Streams for the optional parts (learned reward, state exploration) come from `fold_in`, never from
+# extra `split`s, so enabling a part leaves every number the base agent draws unchanged (with M = 0 a
+# state-exploration run is bit-identical to one without it).
+_STREAM_REWARD, _STREAM_STATES, _STREAM_NETS = 3, 5, 7
+
+
 def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None) -> TrainFns:
     """`env` defaults to the wireless `FullDuplexEnv(cfg.env)`; any env with its contract works
     (e.g. `d2rl_jax.env.probe.ProbeEnv`, which ignores cfg.env)."""
+    shared = env is None and env_params is None  # default wireless env: share the fixed batches in-process
     env = FullDuplexEnv(cfg.env) if env is None else env
     env_params = env.default_params if env_params is None else env_params
     action_size = env.action_size
     actor = make_actor(cfg, action_size)
     critic = DoubleCritic(hidden_dim=cfg.critic_hidden, depth=cfg.critic_depth)
+    rewards = RewardModel(cfg)
+    explorer = None
+    if cfg.state_exploration:
+        normalizer = (_default_normalizer(cfg.env, cfg.state_norm_samples) if shared
+                      else fit_normalizer(env, env_params, cfg.state_norm_samples))
+        explorer = StateExplorer(cfg, env.observation_size, normalizer)
     bootstrap = env.cfg.horizon > 1 if isinstance(env, FullDuplexEnv) else False
     T, B = cfg.num_envs, cfg.batch_size
-    eval_batch = make_eval_batch(env, env_params, cfg)
+    eval_batch = (_default_eval_batch(cfg.env, cfg.eval_states, cfg.eval_seed, cfg.optimizer_restarts,
+                                      cfg.optimizer_steps) if shared else make_eval_batch(env, env_params, cfg))
 
-    def transition(obs, action, reward, done, next_obs):
+    def transition(obs, action, reward, done, next_obs, designed, replaced):
         item = {"obs": obs, "action": action, "reward": reward, "done": done.astype(jnp.float32)}
         if bootstrap:  # next states are only read by the TD target; H = 1 never needs them
             item["next_obs"] = next_obs
+        if rewards.learned:  # the reward net's regression target and the base of recomputed rewards
+            item["designed"] = designed
+        if explorer is not None:  # the SENPNN learns from real states only
+            item["real"] = (~replaced).astype(jnp.float32)
         return item
 
     def init(key: jax.Array, hp: HParams) -> RunState:
         key_env, key_actor, key_critic, key_run = jax.random.split(key, 4)
+        key_reward, key_explorer = jax.random.split(jax.random.fold_in(key, _STREAM_NETS))
         obs, env_state = jax.vmap(env.reset, (0, None))(jax.random.split(key_env, T), env_params)
         actor_params = actor.init(key_actor, obs)
         critic_params = critic.init(key_critic, obs, jnp.zeros((T, action_size)))
         agent = AgentState(
             actor_params=actor_params,
             critic_params=critic_params,
-            actor_opt=_init_optimizer(actor_params, hp["actor_lr"], hp["weight_decay"]),
-            critic_opt=_init_optimizer(critic_params, hp["critic_lr"], hp["weight_decay"]),
+            actor_opt=init_optimizer(actor_params, hp["actor_lr"], hp["weight_decay"]),
+            critic_opt=init_optimizer(critic_params, hp["critic_lr"], hp["weight_decay"]),
             target_actor_params=actor_params if bootstrap else None,
             target_critic_params=critic_params if bootstrap else None,
+            reward=rewards.init(key_reward, obs, jnp.zeros((T, action_size)), hp),
         )
-        example = transition(obs[0], jnp.zeros(action_size), jnp.zeros(()), jnp.zeros((), bool), obs[0])
+        example = transition(obs[0], jnp.zeros(action_size), jnp.zeros(()), jnp.zeros((), bool), obs[0],
+                             jnp.zeros(()), jnp.zeros((), bool))
         return RunState(agent=agent, buffer=init_buffer(example, cfg.buffer_size), env_state=env_state, obs=obs,
-                        key=key_run, epoch=jnp.zeros((), jnp.int32))
+                        key=key_run, epoch=jnp.zeros((), jnp.int32),
+                        explorer=None if explorer is None else explorer.init(key_explorer, hp))
 
-    def update(agent: AgentState, buffer: ReplayBuffer, key: jax.Array, hp: HParams):
+    def update(agent: AgentState, explorer_state, buffer: ReplayBuffer, key: jax.Array, hp: HParams):
         key_sample, key_actor, key_target = jax.random.split(key, 3)
+        key_recompute, key_reward, key_senpnn = jax.random.split(jax.random.fold_in(key, _STREAM_NETS), 3)
         batch = sample_batch(buffer, key_sample, B)
         targets = batch["reward"]
+        if rewards.learned and cfg.reward_at_sampling:
+            targets, _ = rewards.shaped(agent.reward, key_recompute, batch["obs"], batch["action"], batch["designed"],
+                                        hp)
         if bootstrap:
             next_actions = actor.act(agent.target_actor_params, key_target, batch["next_obs"])
             q1, q2 = critic.apply(agent.target_critic_params, batch["next_obs"], next_actions)
@@ -157,14 +192,12 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None) 
         (c_loss, q_mean), c_grads = jax.value_and_grad(
             lambda p: critic_loss(critic.apply, p, batch["obs"], batch["action"], targets), has_aux=True,
         )(agent.critic_params)
-        c_updates, critic_opt = _TX.update(c_grads, agent.critic_opt, agent.critic_params)
-        critic_params = optax.apply_updates(agent.critic_params, c_updates)
+        critic_params, critic_opt = apply_gradients(agent.critic_params, c_grads, agent.critic_opt)
 
-        a_loss, a_grads = jax.value_and_grad(
-            lambda p: actor_loss(actor.act, critic.apply, p, critic_params, key_actor, batch["obs"])
+        (a_loss, policy_q), a_grads = jax.value_and_grad(
+            lambda p: actor_loss(actor.act, critic.apply, p, critic_params, key_actor, batch["obs"]), has_aux=True,
         )(agent.actor_params)
-        a_updates, actor_opt = _TX.update(a_grads, agent.actor_opt, agent.actor_params)
-        actor_params = optax.apply_updates(agent.actor_params, a_updates)
+        actor_params, actor_opt = apply_gradients(agent.actor_params, a_grads, agent.actor_opt)
 
         target_actor, target_critic = agent.target_actor_params, agent.target_critic_params
         if bootstrap:  # soft updates, eq. (24)
@@ -172,29 +205,60 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None) 
             target_critic = optax.incremental_update(critic_params, target_critic, hp["tau"])
         actor_w, actor_b = layer_gradient_magnitudes(a_grads)
         critic_w, critic_b = layer_gradient_magnitudes(c_grads)
-        new_agent = AgentState(actor_params, critic_params, actor_opt, critic_opt, target_actor, target_critic)
         metrics = {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": q_mean, "updated": jnp.ones(()),
                    "actor_grad_weight": actor_w, "actor_grad_bias": actor_b,
-                   "critic_grad_weight": critic_w, "critic_grad_bias": critic_b}
-        return new_agent, metrics
+                   "critic_grad_weight": critic_w, "critic_grad_bias": critic_b,
+                   "actor_grad_weight_sum": actor_w.sum(), "actor_grad_bias_sum": actor_b.sum(),
+                   "critic_grad_weight_sum": critic_w.sum(), "critic_grad_bias_sum": critic_b.sum()}
 
-    def skip_update(agent, buffer, key, hp):
-        shapes = jax.eval_shape(update, agent, buffer, key, hp)[1]
-        return agent, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        reward_state = agent.reward
+        if rewards.learned:  # A(s, a) = minQ(s, a) - minQ(s, pi(s)) under the updated critic
+            q1, q2 = critic.apply(critic_params, batch["obs"], batch["action"])
+            advantage = jax.lax.stop_gradient(jnp.minimum(q1, q2) - policy_q)
+            reward_state, reward_metrics = rewards.update(agent.reward, key_reward, batch["obs"], batch["action"],
+                                                          batch["designed"], advantage, hp)
+            metrics.update(reward_metrics)
+        if explorer is not None:
+            explorer_state, explorer_metrics = explorer.update(explorer_state, key_senpnn, batch["obs"], batch["real"])
+            metrics.update(explorer_metrics)
+        new_agent = AgentState(actor_params, critic_params, actor_opt, critic_opt, target_actor, target_critic,
+                               reward_state)
+        return new_agent, explorer_state, metrics
+
+    def skip_update(agent, explorer_state, buffer, key, hp):
+        shapes = jax.eval_shape(update, agent, explorer_state, buffer, key, hp)[2]
+        return agent, explorer_state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
     def epoch_step(state: RunState, hp: HParams) -> tuple[RunState, dict[str, jax.Array]]:
         key, key_act, key_explore, key_env, key_update = jax.random.split(state.key, 5)
-        actions = actor.act(state.agent.actor_params, key_act, state.obs)
+        obs, explorer_state, metrics = state.obs, state.explorer, {}
+        if explorer is not None:  # Algorithm 1: the agent sees s^ instead of s with probability chi
+            obs, replaced, explorer_state, metrics = explorer.substitute(
+                explorer_state, jax.random.fold_in(state.key, _STREAM_STATES), state.obs, state.epoch, hp)
+        actions = actor.act(state.agent.actor_params, key_act, obs)
         executed = explore(cfg.exploration, key_explore, actions, hp["epsilon"], hp["noise_std"])
         next_obs, env_state, info, done, extra = jax.vmap(env.step, (0, 0, 0, None))(
             jax.random.split(key_env, T), state.env_state, executed, env_params)
-        reward = compute_reward(cfg.reward, info)
-        buffer = add_batch(state.buffer, transition(state.obs, executed, reward, done, next_obs))
-        agent, update_metrics = jax.lax.cond(
-            can_sample(buffer, B), update, skip_update, state.agent, buffer, key_update, hp)
+        if explorer is not None:  # a replaced state's C and R' come from its own (generated) channels
+            metrics["real_sum_rate"] = info.sum_rate.mean()
+            channels = jax.vmap(env.channels_from_observation, (0, None))(obs, env_params)
+            generated_info, _ = jax.vmap(env.evaluate, (0, 0, None))(channels, executed, env_params)
+            info = jax.tree.map(lambda g, r: jnp.where(replaced.reshape((T,) + (1,) * (r.ndim - 1)), g, r),
+                                generated_info, info)
+        else:
+            replaced = jnp.zeros((T,), bool)
+        reward, term, reward_state = rewards.collect(
+            state.agent.reward, jax.random.fold_in(state.key, _STREAM_REWARD), obs, executed, info, hp)
+        if term is not None:
+            metrics.update(learned_term_mean=term.mean(), learned_term_std=term.std())
+        buffer = add_batch(state.buffer, transition(obs, executed, reward, done, next_obs,
+                                                    info.sum_rate - info.upper_bound, replaced))
+        agent, explorer_state, update_metrics = jax.lax.cond(
+            can_sample(buffer, B), update, skip_update, state.agent.replace(reward=reward_state), explorer_state,
+            buffer, key_update, hp)
         metrics = {"sum_rate": info.sum_rate.mean(), "reward": reward.mean(), "upper_bound": info.upper_bound.mean(),
-                   "nonfinite_actions": extra["nonfinite_action"].sum(), **update_metrics}
-        return RunState(agent, buffer, env_state, next_obs, key, state.epoch + 1), metrics
+                   "nonfinite_actions": extra["nonfinite_action"].sum(), **metrics, **update_metrics}
+        return RunState(agent, buffer, env_state, next_obs, key, state.epoch + 1, explorer_state), metrics
 
     def evaluate(actor_params, key: jax.Array) -> dict[str, jax.Array]:
         """Policy sum rate without exploration on the held-out batch, and its ratios to C* and R'."""

@@ -2,6 +2,10 @@
 
     python -m experiments.run --preset quick --actor mlp,diffusion --reward designed \
         --epochs 1000 --seeds 2 --out runs/quick [--resume]
+    python -m experiments.run --reward designed_gdm --state_exp --M 0.4 --eta 0.01 [--T 1.0]
+
+Rewards (DESIGN §6): raw, designed, designed_mlp, designed_gdm, gdm. --state_exp turns on GDM
+state exploration (Algorithm 1) with maximum substitute probability M, rate eta, gate threshold T.
 
 Writes, atomically:
   DIR/config.json                      every static and traced setting
@@ -9,6 +13,7 @@ Writes, atomically:
   DIR/<actor>/checkpoints/             orbax checkpoints after every chunk (for --resume)
   DIR/summary.json                     per variant: final/best sum rate, C/C*, convergence epoch, timing
   DIR/sum_rate.png, DIR/ma_reward.png, DIR/eval_sum_rate.png   mean +- 95% CI over seeds
+  DIR/chi.png                          with --state_exp: the substitute probability chi per epoch
 """
 
 from __future__ import annotations
@@ -41,8 +46,18 @@ flags.DEFINE_integer("seed_offset", 0, "First seed.")
 flags.DEFINE_float("actor_lr", HyperParams.actor_lr, "Actor learning rate.")
 flags.DEFINE_float("critic_lr", HyperParams.critic_lr, "Critic learning rate.")
 flags.DEFINE_float("epsilon", HyperParams.epsilon, "Epsilon-greedy exploration probability.")
+flags.DEFINE_float("kappa", HyperParams.kappa, "Weight of the learned reward term (designed_mlp/_gdm, gdm).")
+flags.DEFINE_bool("state_exp", False, "GDM state exploration (Algorithm 1).")
+flags.DEFINE_float("M", HyperParams.max_replace_prob, "State exploration: maximum substitute probability M.")
+flags.DEFINE_float("eta", HyperParams.replace_rate, "State exploration: update rate eta of chi.")
+flags.DEFINE_float("T", HyperParams.gate_threshold,
+                   "State exploration: gate threshold T (chi rises while the gate quantity is below it; "
+                   "see docs/design-notes.md for the measured range).")
 flags.DEFINE_string("out", None, "Output directory (default runs/<preset>).")
 flags.DEFINE_bool("resume", False, "Continue from the checkpoints in --out.")
+
+
+_FLAG_OF_FIELD = {"max_replace_prob": "--M", "replace_rate": "--eta", "gate_threshold": "--T"}
 
 
 def _config():
@@ -50,6 +65,8 @@ def _config():
     changes = {}
     if FLAGS.reward is not None:
         changes["reward"] = FLAGS.reward
+    if FLAGS.state_exp:
+        changes["state_exploration"] = True
     if FLAGS.chunk is not None:
         changes["chunk_epochs"] = FLAGS.chunk
     if FLAGS.eval_every is not None:
@@ -80,7 +97,16 @@ def _summary(result: RunResult, cfg, actor: str) -> dict:
         "seconds_to_convergence": float(np.mean(conv)) * result.seconds_per_epoch,
         "compile_s": None if np.isnan(result.compile_s) else result.compile_s,  # None: fully resumed
         "nonfinite_actions": int(result.epoch_metrics["nonfinite_actions"].sum()),
+        **(_state_exploration_summary(result.epoch_metrics) if cfg.state_exploration else {}),
     }
+
+
+def _state_exploration_summary(metrics: dict[str, np.ndarray]) -> dict:
+    """Whether and when chi left 0, per seed (DESIGN §7: a run where it never did is not a result)."""
+    rose = metrics["chi"] > 0
+    return {"chi_rise_epoch_per_seed": [int(np.argmax(r)) if r.any() else None for r in rose],
+            "final_chi": float(metrics["chi"][:, -1].mean()),
+            "replacements": int(metrics["replacements"].sum())}
 
 
 def _save_metrics(path: Path, result: RunResult) -> None:
@@ -100,15 +126,20 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"--actor={','.join(FLAGS.actor)}: each must be one of {ACTOR_KINDS}")
     try:
         cfg = _config()
-        hp = HyperParams(actor_lr=FLAGS.actor_lr, critic_lr=FLAGS.critic_lr, epsilon=FLAGS.epsilon)
+        hp = HyperParams(actor_lr=FLAGS.actor_lr, critic_lr=FLAGS.critic_lr, epsilon=FLAGS.epsilon, kappa=FLAGS.kappa,
+                         max_replace_prob=FLAGS.M, replace_rate=FLAGS.eta, gate_threshold=FLAGS.T)
     except ConfigError as err:
-        raise app.UsageError(str(err)) from None
+        flag = next((f for field, f in _FLAG_OF_FIELD.items() if f".{field}=" in str(err)), None)
+        raise app.UsageError(str(err) + (f" (flag {flag})" if flag else "")) from None
     out = Path(FLAGS.out or f"runs/{FLAGS.preset}")
     seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))
     write_json_atomic(out / "config.json", {"preset": FLAGS.preset, "actors": FLAGS.actor, "seeds": seeds,
                                             "train_config": cfg.to_dict(), "hyperparams": hp.to_dict()})
-    print(f"preset={FLAGS.preset} reward={cfg.reward} epochs={cfg.num_epochs} seeds={seeds} -> {out}", flush=True)
-    summaries, curves = {}, {"sum_rate": {}, "ma_reward": {}, "eval": {}}
+    state_exp = f" state_exp(M={hp.max_replace_prob:g}, eta={hp.replace_rate:g}, T={hp.gate_threshold:g})" \
+        if cfg.state_exploration else ""
+    print(f"preset={FLAGS.preset} reward={cfg.reward}{state_exp} epochs={cfg.num_epochs} seeds={seeds} -> {out}",
+          flush=True)
+    summaries, curves = {}, {"sum_rate": {}, "ma_reward": {}, "eval": {}, "chi": {}}
     references = None
     for actor in FLAGS.actor:
         variant = cfg.replace(actor=actor)
@@ -121,6 +152,11 @@ def main(argv: list[str]) -> None:
         curves["sum_rate"][actor] = (epochs, moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window))
         curves["ma_reward"][actor] = (epochs, moving_average(result.epoch_metrics["reward"], cfg.ma_window))
         curves["eval"][actor] = (result.eval_metrics["eval_epoch"][0], result.eval_metrics["eval_sum_rate"])
+        if cfg.state_exploration:
+            curves["chi"][actor] = (epochs, result.epoch_metrics["chi"])
+            if None in summaries[actor]["chi_rise_epoch_per_seed"]:
+                print(f"[{actor}] WARNING: chi never left 0 in some seed: the gate quantity stayed above T="
+                      f"{hp.gate_threshold:g}; this is not a state-exploration result (lower --T)", flush=True)
         batch = result.fns.eval_batch
         references = {"C* (optimizer)": float(batch.optimum.mean()), "R' (upper bound)": float(batch.bound.mean())}
     write_json_atomic(out / "summary.json", {"variants": summaries, "device": device_info()})
@@ -130,6 +166,9 @@ def main(argv: list[str]) -> None:
                 out / "ma_reward.png")
     plot_curves(curves["eval"], "sum rate (bit/s/Hz), held-out states", f"{FLAGS.preset}: policy without exploration",
                 out / "eval_sum_rate.png", references=references)
+    if cfg.state_exploration:
+        plot_curves(curves["chi"], "substitute probability chi", f"{FLAGS.preset}: state exploration (Algorithm 1)",
+                    out / "chi.png")
     lines = [f"{'actor':<10}{'final C':>9}{'best C':>9}{'C/C*':>7}{'conv.ep':>9}{'s/epoch':>10}{'compile s':>10}"]
     for s in summaries.values():
         lines.append(f"{s['actor']:<10}{s['final_eval_sum_rate']:9.3f}{s['best_eval_sum_rate']:9.3f}"

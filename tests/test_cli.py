@@ -34,15 +34,21 @@ def test_baselines_cli_rejects_bad_flags(flag, value):
 def test_run_cli_trains_plots_and_resumes(tmp_path):
     out = tmp_path / "run"
     args = ("experiments.run", "--preset", "small", "--actor", "mlp", "--epochs", "100", "--chunk", "50",
-            "--eval_every", "50", "--seeds", "2", "--out", str(out))
+            "--eval_every", "50", "--seeds", "2", "--reward", "designed_gdm", "--state_exp", "--M", "0.3",
+            "--eta", "0.05", "--T", "1e9", "--out", str(out))
     proc = _run(*args)
     assert proc.returncode == 0, proc.stderr
     for name in ("config.json", "summary.json", "summary.txt", "sum_rate.png", "ma_reward.png",
-                 "eval_sum_rate.png", "mlp/metrics.npz"):
+                 "eval_sum_rate.png", "chi.png", "mlp/metrics.npz"):
         assert (out / name).stat().st_size > 0, name
+    config = json.loads((out / "config.json").read_text())
+    assert config["train_config"]["reward"] == "designed_gdm" and config["train_config"]["state_exploration"]
+    assert config["hyperparams"]["max_replace_prob"] == 0.3 and config["hyperparams"]["replace_rate"] == 0.05
     summary = json.loads((out / "summary.json").read_text())["variants"]["mlp"]
     assert summary["seeds"] == 2 and summary["seconds_per_epoch_per_run"] > 0
     assert 0 <= summary["convergence_epoch"] < 100
+    assert summary["chi_rise_epoch_per_seed"] == [1, 1] and summary["final_chi"] == pytest.approx(0.3)
+    assert summary["replacements"] > 0
     resumed = _run(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from chunk 2/2" in resumed.stdout
@@ -51,7 +57,10 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
 
 
 @pytest.mark.parametrize("args, flag", [(("--actor", "transformer"), "actor"), (("--epochs", "0"), "epochs"),
-                                        (("--epochs", "75", "--chunk", "50"), "num_epochs")])
+                                        (("--epochs", "75", "--chunk", "50"), "num_epochs"),
+                                        (("--reward", "learned"), "reward"),
+                                        (("--M", "1.5"), "max_replace_prob=1.5 is invalid: must be in [0.0, 1.0] "
+                                                         "(flag --M)")])
 def test_run_cli_rejects_bad_flags(args, flag):
     proc = _run("experiments.run", "--preset", "small", *args)
     assert proc.returncode != 0

@@ -1,6 +1,6 @@
 import pytest
 
-from d2rl_jax.config import ConfigError, EnvConfig, env_preset
+from d2rl_jax.config import ConfigError, EnvConfig, HyperParams, TrainConfig, env_preset
 
 
 def test_paper_preset_sizes():
@@ -48,3 +48,32 @@ def test_unknown_preset_lists_choices():
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         EnvConfig().num_dl_users = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "cls, field, value, allowed",
+    [
+        (TrainConfig, "reward", "learned", "designed_gdm"),
+        (TrainConfig, "state_gate", "loss", "reconstruction"),
+        (TrainConfig, "state_noise_step", 7, "[1, diffusion.num_steps=6]"),
+        (TrainConfig, "state_exploration", 1, "True or False"),
+        (TrainConfig, "gate_ema_decay", 1.0, "[0, 1)"),
+        (TrainConfig, "reward_gdm_depth", 0, ">= 1"),
+        (HyperParams, "max_replace_prob", 1.5, "[0.0, 1.0]"),
+        (HyperParams, "replace_rate", -0.1, "[0.0, 1.0]"),
+        (HyperParams, "gate_threshold", float("nan"), "finite"),
+        (HyperParams, "kappa", -1.0, "[0.0, inf]"),
+        (HyperParams, "reward_lr", 0.0, "> 0"),
+    ],
+)
+def test_training_settings_name_field_value_and_rule(cls, field, value, allowed):
+    with pytest.raises(ConfigError) as err:
+        cls(**{field: value})
+    message = str(err.value)
+    assert f"{cls.__name__}.{field}" in message and repr(value) in message and allowed in message
+
+
+def test_state_start_step_defaults_to_the_full_chain():
+    assert TrainConfig().state_start_step == TrainConfig().diffusion.num_steps
+    assert TrainConfig(state_noise_step=2).state_start_step == 2
+    assert TrainConfig(reward="gdm").learned_reward and not TrainConfig(reward="designed").learned_reward

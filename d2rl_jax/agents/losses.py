@@ -23,6 +23,10 @@ def critic_loss(critic_apply: CriticApply, critic_params, obs, actions, targets)
     return loss, jnp.mean(jnp.minimum(q1, q2))
 
 
-def actor_loss(act, critic_apply: CriticApply, actor_params, critic_params, key, obs) -> jax.Array:
+def actor_loss(act, critic_apply: CriticApply, actor_params, critic_params, key, obs
+               ) -> tuple[jax.Array, jax.Array]:
+    """(loss, min(Q1, Q2)(s, pi(s)) per row): the second is the policy's value, the baseline of the
+    advantage the reward networks learn from (DESIGN §6)."""
     q1, q2 = critic_apply(critic_params, obs, act(actor_params, key, obs))
-    return -jnp.mean(jnp.minimum(q1, q2))
+    policy_q = jnp.minimum(q1, q2)
+    return -jnp.mean(policy_q), policy_q

@@ -1,19 +1,136 @@
-"""Reward designs computed from the environment's `RewardInfo` (DESIGN §6).
+"""Reward designs (DESIGN §6): two computed from the environment, three with a trained reward network.
 
-- raw:      R = C
-- designed: R = C - R'(s)   (<= 0; R' the closed-form upper bound)
+- raw:          R = C
+- designed:     R = C - R'(s)                          (<= 0; R' the closed-form upper bound)
+- designed_mlp: R = C - R' + kappa sigma_C r~(s, a)    r~ in [-1, 1]: a 2-layer MLP with tanh output
+- designed_gdm: R = C - R' + kappa sigma_C r~(s, a)    r~ a Mode I sample of the RENPNN given (s, a)
+- gdm:          R = r^(s, a) = mu_R + sigma_R x^        x^ a Mode I sample of the RENPNN given (s, a)
+
+sigma_C is a running std of the collected sum rates; mu_R, sigma_R running moments of the
+collected designed rewards C - R'; mu_A, sigma_A running moments of the critic's advantage. The networks
+learn from replay batches (their own AdamW, lr `reward_lr`):
+
+- designed_*: L = -E[sg(a) r~] + lambda E[r~^2], a = (A - mu_A) / sigma_A the standardized advantage,
+  A(s, a) = minQ(s, a) - minQ(s, pi(s)). The optimum is r~ = clip(a / (2 lambda), -1, 1): the term
+  raises the reward of the actions the critic ranks above the average replayed action and lowers
+  it for the others, which amplifies the reward gap between good and bad actions.
+- gdm: L = E[(x^ - z)^2] - kappa E[sg(a) x^], z = (C - R' - mu_R) / sigma_R: regression to
+  the designed reward (so r^ stays grounded in C) tilted toward actions the critic prefers. Both
+  terms are in standardized units (DESIGN writes kappa E[A r^] / sigma_A; the deviations and their
+  reasons are in docs/design-notes.md).
+
+A transition stores the reward computed when it was collected (Algorithm 2), with its designed
+part C - R' beside it; `TrainConfig.reward_at_sampling` recomputes the learned part at replay time.
 """
 
 from __future__ import annotations
 
-import jax
+from typing import Any
 
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from d2rl_jax.config import TrainConfig
+from d2rl_jax.diffusion import DiffusionModel
 from d2rl_jax.env import RewardInfo
+from d2rl_jax.metrics import layer_gradient_magnitudes
+from d2rl_jax.moments import RunningMoments, init_moments, update_moments
+from d2rl_jax.networks import MLP
+from d2rl_jax.optim import apply_gradients, init_optimizer
+
+HParams = dict[str, jax.Array]
 
 
 def compute_reward(design: str, info: RewardInfo) -> jax.Array:
+    """The computed designs; the learned ones go through `RewardModel`."""
     if design == "raw":
         return info.sum_rate
     if design == "designed":
         return info.sum_rate - info.upper_bound
     raise ValueError(f"reward={design!r} is not a computed design")
+
+
+@struct.dataclass
+class RewardState:
+    params: Any
+    opt: Any
+    sum_rate: RunningMoments  # sigma_C
+    designed: RunningMoments  # mu_R, sigma_R of C - R'
+    advantage: RunningMoments  # mu_A, sigma_A
+
+
+class RewardModel:
+    """The reward of a design as pure functions; `learned` says whether a network is trained."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.design = cfg.reward
+        self.learned = cfg.learned_reward
+        if self.design == "designed_mlp":
+            net = MLP(out_dim=1, hidden_dim=cfg.reward_hidden, depth=cfg.reward_mlp_depth, output_activation=jnp.tanh)
+            self._init = lambda key, cond: net.init(key, cond)
+            self._term = lambda params, key, cond: net.apply(params, cond)[..., 0]
+        elif self.learned:
+            clip = 1.0 if self.design == "designed_gdm" else cfg.gdm_reward_clip
+            model = DiffusionModel(1, cfg.diffusion.replace(hidden_dim=cfg.reward_hidden, depth=cfg.reward_gdm_depth,
+                                                            clip_x0=clip))
+            self._init = lambda key, cond: model.init(key, cond)
+            # The final reverse step returns the clipped x0-prediction; the clip below only makes
+            # the documented range exact whatever the schedule.
+            self._term = lambda params, key, cond: jnp.clip(model.sample(params, key, cond)[..., 0], -clip, clip)
+
+    def init(self, key: jax.Array, obs: jax.Array, actions: jax.Array, hp: HParams) -> RewardState | None:
+        if not self.learned:
+            return None
+        params = self._init(key, jnp.concatenate([obs, actions], axis=-1))
+        return RewardState(params=params, opt=init_optimizer(params, hp["reward_lr"], hp["weight_decay"]),
+                           sum_rate=init_moments(), designed=init_moments(), advantage=init_moments())
+
+    def learned_term(self, params, key: jax.Array, obs: jax.Array, actions: jax.Array) -> jax.Array:
+        """r~ (designed_*) or x^ (gdm), (B,)."""
+        chex.assert_rank([obs, actions], 2)
+        return self._term(params, key, jnp.concatenate([obs, actions], axis=-1))
+
+    def shaped(self, state: RewardState, key: jax.Array, obs: jax.Array, actions: jax.Array, designed: jax.Array,
+               hp: HParams) -> tuple[jax.Array, jax.Array]:
+        """(reward, learned term) of a learned design, from the designed reward C - R' of each row."""
+        term = self.learned_term(state.params, key, obs, actions)
+        if self.design == "gdm":
+            return state.designed.mean + state.designed.std * term, term
+        return designed + hp["kappa"] * state.sum_rate.std * term, term
+
+    def collect(self, state: RewardState | None, key: jax.Array, obs: jax.Array, actions: jax.Array,
+                info: RewardInfo, hp: HParams) -> tuple[jax.Array, jax.Array | None, RewardState | None]:
+        """(reward, learned term or None, state) for freshly collected transitions; the running moments
+        take this batch first, so the scales exist from the first epoch on."""
+        if not self.learned:
+            return compute_reward(self.design, info), None, state
+        designed = info.sum_rate - info.upper_bound
+        state = state.replace(sum_rate=update_moments(state.sum_rate, info.sum_rate),
+                              designed=update_moments(state.designed, designed))
+        reward, term = self.shaped(state, key, obs, actions, designed, hp)
+        return reward, term, state
+
+    def loss(self, params, state: RewardState, key: jax.Array, obs: jax.Array, actions: jax.Array,
+             designed: jax.Array, advantage: jax.Array, hp: HParams) -> jax.Array:
+        term = self.learned_term(params, key, obs, actions)
+        # Standardized, not only scaled: the actor climbs the critic, so Q(s, pi(s)) sits above the
+        # replayed actions' values and the raw A is negative almost everywhere, which would drive r~ to
+        # -1 on every action (measured on the quick preset). Centering keeps the critic's ranking.
+        scaled_advantage = jax.lax.stop_gradient((advantage - state.advantage.mean) / state.advantage.std)
+        if self.design == "gdm":
+            target = jax.lax.stop_gradient((designed - state.designed.mean) / state.designed.std)
+            return jnp.mean((term - target) ** 2) - hp["kappa"] * jnp.mean(scaled_advantage * term)
+        return -jnp.mean(scaled_advantage * term) + hp["reward_l2"] * jnp.mean(term**2)
+
+    def update(self, state: RewardState, key: jax.Array, obs: jax.Array, actions: jax.Array, designed: jax.Array,
+               advantage: jax.Array, hp: HParams) -> tuple[RewardState, dict[str, jax.Array]]:
+        """One AdamW step on a replay batch; `advantage` (B,) comes from the freshly updated critic."""
+        state = state.replace(advantage=update_moments(state.advantage, advantage))
+        loss, grads = jax.value_and_grad(self.loss)(state.params, state, key, obs, actions, designed, advantage, hp)
+        params, opt = apply_gradients(state.params, grads, state.opt)
+        grad_weight, grad_bias = layer_gradient_magnitudes(grads)
+        metrics = {"reward_net_loss": loss, "reward_grad_weight_sum": grad_weight.sum(),
+                   "reward_grad_bias_sum": grad_bias.sum(), "sigma_c": state.sum_rate.std}
+        return state.replace(params=params, opt=opt), metrics

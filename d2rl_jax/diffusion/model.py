@@ -71,10 +71,12 @@ class DiffusionModel:
         start = self.config.num_steps if start_step is None else start_step
         return samplers.sample_mode2(self.eps_fn(params, cond), key, self.schedule, x0, start, self.config.clip_x0)
 
-    def loss(self, params, key: jax.Array, x0: jax.Array, cond: jax.Array | None = None) -> jax.Array:
+    def loss(self, params, key: jax.Array, x0: jax.Array, cond: jax.Array | None = None,
+             weights: jax.Array | None = None) -> jax.Array:
+        """eps-MSE (eqs. 8 / 22); `weights` (B,) weight the rows (None: a plain mean)."""
         chex.assert_rank(x0, 2)
         chex.assert_axis_dimension(x0, 1, self.out_dim)
-        return losses.noise_prediction_loss(self.eps_fn(params, cond), key, self.schedule, x0)
+        return losses.noise_prediction_loss(self.eps_fn(params, cond), key, self.schedule, x0, weights)
 
     def negative_expected_score(
         self, params, key: jax.Array, cond: jax.Array | None, score_fn: Callable[[jax.Array], jax.Array],

@@ -28,7 +28,7 @@ from d2rl_jax import physics
 from d2rl_jax.config import EnvConfig
 from d2rl_jax.env import mobility
 from d2rl_jax.env.actions import decode_action
-from d2rl_jax.env.observation import encode_observation
+from d2rl_jax.env.observation import decode_observation, encode_observation
 from d2rl_jax.env.params import EnvParams, make_env_params
 
 
@@ -81,6 +81,11 @@ class FullDuplexEnv:
     def observation(self, positions: jax.Array, params: EnvParams) -> jax.Array:
         g, h = self.channels(positions, params)
         return encode_observation(positions, g, h, params)
+
+    def channels_from_observation(self, obs: jax.Array, params: EnvParams) -> Channels:
+        """The channels an observation encodes (how a generated state is evaluated, DESIGN §7)."""
+        _, g, h = decode_observation(obs, self.cfg, params)
+        return Channels(g=g, h=h)
 
     def evaluate(
         self, channels: Channels, action: jax.Array, params: EnvParams

@@ -39,6 +39,9 @@ class ProbeEnv:
     def channels(self, positions: jax.Array, params) -> jax.Array:
         return positions
 
+    def channels_from_observation(self, obs: jax.Array, params) -> jax.Array:
+        return obs
+
     def evaluate(self, obs: jax.Array, action: jax.Array, params) -> tuple[RewardInfo, jax.Array]:
         if self.kind == "constant":
             reward = jnp.ones(())

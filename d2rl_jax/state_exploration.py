@@ -1,0 +1,124 @@
+"""GDM-based state exploration (Algorithm 1, DESIGN §7): the SENPNN, the substitute probability chi.
+
+Every epoch, for the T parallel environments' real states s:
+  1. chi <- min(chi + eta, M) if the gate quantity < T (Algorithm 1), using the gate measured so far;
+  2. s^ = Mode II regeneration of s by the SENPNN (noise to step p0, denoise back), in normalized units;
+  3. each environment's state is replaced by s^ with probability chi (non-finite s^ never are);
+  4. the gate quantity is updated: an EMA of the reconstruction MSE between s and s^ (normalized
+     units, default) or of the SENPNN's eps-MSE training loss (`state_gate="eps_loss"`).
+The SENPNN is an unconditional DDPM over normalized observations, trained once per epoch on a
+replay batch with the eps-MSE loss (22), on the batch's real states only (generated states in the
+buffer are masked out, so the model never learns from its own samples).
+
+The normalization is fixed per feature from `state_norm_samples` uniform drops (deterministic, the
+same for every run), so the SENPNN's target distribution never moves. M, eta and T are traced
+hyperparameters (`max_replace_prob`, `replace_rate`, `gate_threshold`): a grid of them is one
+vmapped program.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from d2rl_jax import references
+from d2rl_jax.config import TrainConfig
+from d2rl_jax.diffusion import DiffusionModel
+from d2rl_jax.metrics import layer_gradient_magnitudes
+from d2rl_jax.optim import apply_gradients, init_optimizer
+
+HParams = dict[str, jax.Array]
+
+
+class StateNormalizer(NamedTuple):
+    mean: jax.Array  # (S,)
+    std: jax.Array  # (S,)
+
+    def normalize(self, obs: jax.Array) -> jax.Array:
+        return (obs - self.mean) / self.std
+
+    def denormalize(self, z: jax.Array) -> jax.Array:
+        return z * self.std + self.mean
+
+
+def fit_normalizer(env, env_params, num_samples: int, seed: int = 0) -> StateNormalizer:
+    """Per-feature mean and std of `num_samples` uniform drops (constant features get std 1)."""
+    obs, _ = jax.jit(references.sample_drops, static_argnums=(0, 3))(env, env_params, jax.random.key(seed),
+                                                                      num_samples)
+    std = jnp.std(obs, axis=0)
+    return StateNormalizer(mean=jnp.mean(obs, axis=0), std=jnp.where(std > 1e-6, std, 1.0))
+
+
+@struct.dataclass
+class ExplorerState:
+    params: Any
+    opt: Any
+    chi: jax.Array  # () substitute probability
+    gate: jax.Array  # () EMA of the gate quantity; +inf until first measured
+    rise_epoch: jax.Array  # () int32: the epoch at which chi first left 0, -1 until then
+
+
+def advance_chi(chi: jax.Array, gate: jax.Array, hp: HParams) -> jax.Array:
+    """Algorithm 1: chi <- min(chi + eta, M) when the gate quantity is below T."""
+    return jnp.where(gate < hp["gate_threshold"], jnp.minimum(chi + hp["replace_rate"], hp["max_replace_prob"]), chi)
+
+
+def _ema(previous: jax.Array, value: jax.Array, decay: float) -> jax.Array:
+    return jnp.where(jnp.isinf(previous), value, decay * previous + (1.0 - decay) * value)
+
+
+class StateExplorer:
+    def __init__(self, cfg: TrainConfig, observation_size: int, normalizer: StateNormalizer):
+        chex.assert_shape([normalizer.mean, normalizer.std], (observation_size,))
+        self.model = DiffusionModel(observation_size, cfg.diffusion.replace(
+            hidden_dim=cfg.senpnn_hidden, depth=cfg.senpnn_depth, clip_x0=cfg.senpnn_clip))
+        self.normalizer = normalizer
+        self.start_step = cfg.state_start_step
+        self.gate_kind = cfg.state_gate
+        self.decay = cfg.gate_ema_decay
+
+    def init(self, key: jax.Array, hp: HParams) -> ExplorerState:
+        params = self.model.init(key)
+        return ExplorerState(params=params, opt=init_optimizer(params, hp["senpnn_lr"], hp["weight_decay"]),
+                             chi=jnp.zeros((), jnp.float32), gate=jnp.full((), jnp.inf, jnp.float32),
+                             rise_epoch=jnp.full((), -1, jnp.int32))
+
+    def regenerate(self, params, key: jax.Array, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(s^ in observation units, per-row reconstruction MSE in normalized units)."""
+        z = self.normalizer.normalize(obs)
+        z_hat = self.model.regenerate(params, key, z, self.start_step)
+        return self.normalizer.denormalize(z_hat), jnp.mean((z_hat - z) ** 2, axis=-1)
+
+    def substitute(self, state: ExplorerState, key: jax.Array, obs: jax.Array, epoch: jax.Array, hp: HParams
+                   ) -> tuple[jax.Array, jax.Array, ExplorerState, dict[str, jax.Array]]:
+        """One epoch of Algorithm 1 on the real states `obs` (T, S): (states the agent sees, replaced (T,)
+        bool, new state, metrics)."""
+        key_generate, key_replace = jax.random.split(key)
+        chi = advance_chi(state.chi, state.gate, hp)
+        generated, reconstruction = self.regenerate(state.params, key_generate, obs)
+        finite = jnp.all(jnp.isfinite(generated), axis=-1)
+        replaced = jax.random.bernoulli(key_replace, chi, obs.shape[:-1]) & finite
+        used = jnp.where(replaced[:, None], generated, obs)
+        gate = state.gate
+        if self.gate_kind == "reconstruction":
+            gate = _ema(gate, jnp.mean(reconstruction), self.decay)
+        rise_epoch = jnp.where((state.rise_epoch < 0) & (chi > 0), epoch, state.rise_epoch)
+        metrics = {"chi": chi, "replacements": replaced.sum(), "gate": gate,
+                   "reconstruction_mse": jnp.mean(reconstruction), "nonfinite_generated": (~finite).sum()}
+        return used, replaced, state.replace(chi=chi, gate=gate, rise_epoch=rise_epoch), metrics
+
+    def update(self, state: ExplorerState, key: jax.Array, obs: jax.Array, real: jax.Array
+               ) -> tuple[ExplorerState, dict[str, jax.Array]]:
+        """One AdamW step of the eps-MSE loss (22) on a replay batch; `real` (B,) masks generated rows out."""
+        z = self.normalizer.normalize(obs)
+        loss, grads = jax.value_and_grad(self.model.loss)(state.params, key, z, None, real.astype(jnp.float32))
+        params, opt = apply_gradients(state.params, grads, state.opt)
+        gate = _ema(state.gate, loss, self.decay) if self.gate_kind == "eps_loss" else state.gate
+        grad_weight, grad_bias = layer_gradient_magnitudes(grads)
+        metrics = {"senpnn_loss": loss, "senpnn_grad_weight_sum": grad_weight.sum(),
+                   "senpnn_grad_bias_sum": grad_bias.sum()}
+        return state.replace(params=params, opt=opt, gate=gate), metrics

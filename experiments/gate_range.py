@@ -1,0 +1,99 @@
+"""Measure the range of Algorithm 1's gate quantity, to choose the threshold T (DESIGN §7).
+
+    python -m experiments.gate_range --preset quick --epochs 2000 --seeds 2 --out runs/gate_range
+
+Trains with state exploration at M = 0, so chi stays 0 and nothing the agent does feeds back
+into the SENPNN (the states do not depend on the actions, DESIGN §2). Both gate quantities are
+recorded every epoch: the reconstruction MSE between real states and their Mode II regenerations
+(normalized units, the default gate) and the SENPNN's eps-MSE training loss, each smoothed by the
+configured EMA. Writes DIR/gate_range.json (levels at fractions of the run, over seeds),
+DIR/gate_range.txt and DIR/gate_range.png.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+from d2rl_jax.config import PAPER_GATE_THRESHOLD, TRAIN_PRESETS, ConfigError, HyperParams, train_preset
+from d2rl_jax.io import write_json_atomic, write_text_atomic
+from d2rl_jax.runner import run_training
+from d2rl_jax.timing import device_info
+from experiments.common import quiet_backend_probe
+from experiments.plots import plot_curves
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("preset", "quick", list(TRAIN_PRESETS), "Training preset (environment + network sizes).")
+flags.DEFINE_integer("epochs", 2000, "Epochs to measure.", lower_bound=1)
+flags.DEFINE_integer("chunk", 250, "Epochs per compiled chunk.", lower_bound=1)
+flags.DEFINE_integer("seeds", 2, "Seeds (vmapped).", lower_bound=1)
+flags.DEFINE_string("out", "runs/gate_range", "Output directory.")
+
+FRACTIONS = (0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def ema(series: np.ndarray, decay: float, valid: np.ndarray) -> np.ndarray:
+    """The gate's EMA along the last axis, over the entries where `valid` (NaN before the first)."""
+    out = np.full(series.shape, np.nan)
+    for run in range(series.shape[0]):
+        value = np.nan
+        for epoch in range(series.shape[1]):
+            if valid[run, epoch]:
+                x = series[run, epoch]
+                value = x if np.isnan(value) else decay * value + (1.0 - decay) * x
+            out[run, epoch] = value
+    return out
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    quiet_backend_probe()
+    try:
+        chunk = min(FLAGS.chunk, FLAGS.epochs)
+        cfg = train_preset(FLAGS.preset).replace(actor="mlp", state_exploration=True, num_epochs=FLAGS.epochs,
+                                                 chunk_epochs=chunk, eval_every=chunk)
+    except ConfigError as err:
+        raise app.UsageError(str(err)) from None
+    out = Path(FLAGS.out)
+    seeds = list(range(FLAGS.seeds))
+    print(f"gate range: preset={FLAGS.preset} epochs={cfg.num_epochs} seeds={seeds}, M = 0 -> {out}", flush=True)
+    result = run_training(cfg, seeds, HyperParams(max_replace_prob=0.0), progress=lambda line: print(line, flush=True))
+    m = result.epoch_metrics
+    series = {
+        "reconstruction": m["gate"],  # the in-loop EMA of the reconstruction MSE
+        "eps_loss": ema(m["senpnn_loss"], cfg.gate_ema_decay, m["updated"] > 0),
+    }
+    levels = {}
+    for name, values in series.items():
+        levels[name] = {f"{f:.2f}": {"epoch": int(round(f * cfg.num_epochs)) - 1,
+                                     "mean": float(np.nanmean(values[:, int(round(f * cfg.num_epochs)) - 1])),
+                                     "max_over_seeds": float(np.nanmax(values[:, int(round(f * cfg.num_epochs)) - 1]))}
+                        for f in FRACTIONS}
+        levels[name]["min_over_run"] = float(np.nanmin(values))
+    write_json_atomic(out / "gate_range.json", {
+        "preset": FLAGS.preset, "epochs": cfg.num_epochs, "seeds": seeds, "gate_ema_decay": cfg.gate_ema_decay,
+        "paper_threshold": PAPER_GATE_THRESHOLD, "levels": levels, "device": device_info(),
+        "raw_reconstruction_mse_last_100": float(m["reconstruction_mse"][:, -100:].mean())})
+    lines = [f"{'gate':<16}" + "".join(f"{f'{f:.0%} of run':>14}" for f in FRACTIONS) + f"{'min':>10}"]
+    for name, lv in levels.items():
+        lines.append(f"{name:<16}" + "".join(f"{lv[f'{f:.2f}']['mean']:14.4f}" for f in FRACTIONS)
+                     + f"{lv['min_over_run']:10.4f}")
+    lines.append(f"paper T = {PAPER_GATE_THRESHOLD:g}: reached by reconstruction: "
+                 f"{levels['reconstruction']['min_over_run'] < PAPER_GATE_THRESHOLD}, by eps_loss: "
+                 f"{levels['eps_loss']['min_over_run'] < PAPER_GATE_THRESHOLD}")
+    write_text_atomic(out / "gate_range.txt", "\n".join(lines) + "\n")
+    epochs = np.arange(1, cfg.num_epochs + 1)
+    plot_curves({k: (epochs, v) for k, v in series.items()}, "gate quantity (EMA, normalized units)",
+                f"{FLAGS.preset}: state-exploration gate at M = 0", out / "gate_range.png")
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        app.run(main)
+    except KeyboardInterrupt:
+        sys.exit("interrupted")

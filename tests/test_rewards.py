@@ -1,0 +1,97 @@
+"""Reward designs (DESIGN §6): the documented forms, grounding of `gdm` in C - R', and the
+advantage objective of the learned term."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from d2rl_jax import references
+from d2rl_jax.agents import RewardModel
+from d2rl_jax.config import REWARD_DESIGNS, HyperParams, train_preset
+from d2rl_jax.env import FullDuplexEnv
+from d2rl_jax.train import hparams_to_arrays
+
+SMALL = train_preset("small")
+HP = hparams_to_arrays(HyperParams(reward_lr=3e-3, kappa=0.1))
+
+
+@pytest.fixture(scope="module")
+def fixed_batch():
+    """64 states of the small system with uniform random actions, and their RewardInfo."""
+    env = FullDuplexEnv(SMALL.env)
+    params = env.default_params
+    obs, channels = references.sample_drops(env, params, jax.random.key(0), 64)
+    actions = jax.random.uniform(jax.random.key(1), (64, env.action_size), minval=-1.0, maxval=1.0)
+    info, _ = jax.vmap(env.evaluate, (0, 0, None))(channels, actions, params)
+    return obs, actions, info
+
+
+@pytest.mark.parametrize("design", REWARD_DESIGNS)
+def test_each_design_has_its_documented_form(design, fixed_batch):
+    obs, actions, info = fixed_batch
+    model = RewardModel(SMALL.replace(reward=design))
+    state = model.init(jax.random.key(2), obs, actions, HP)
+    reward, term, state = jax.jit(model.collect)(state, jax.random.key(3), obs, actions, info, HP)
+    designed = info.sum_rate - info.upper_bound
+    assert np.all(np.isfinite(reward))
+    if design == "raw":
+        np.testing.assert_array_equal(reward, info.sum_rate)
+    elif design == "designed":
+        np.testing.assert_array_equal(reward, designed)
+        assert np.all(reward <= 0)  # R' >= C for every action
+    elif design in ("designed_mlp", "designed_gdm"):
+        sigma_c = float(state.sum_rate.std)
+        np.testing.assert_allclose(sigma_c, np.std(np.asarray(info.sum_rate)), rtol=1e-3)
+        gap = np.abs(np.asarray(reward - designed))
+        assert np.all(gap <= 0.1 * sigma_c * (1 + 1e-5))
+        assert np.all(np.abs(term) <= 1.0) and gap.max() > 0  # the learned term is present and bounded
+    else:  # gdm: generated, mu_R + sigma_R x^ with x^ within the clip
+        assert np.all(np.abs(term) <= SMALL.gdm_reward_clip)
+        np.testing.assert_allclose(reward, state.designed.mean + state.designed.std * term, rtol=1e-5, atol=1e-5)
+
+
+def _train_reward_net(model, state, obs, actions, designed, advantage, steps):
+    def step(state, key):
+        state, metrics = model.update(state, key, obs, actions, designed, advantage, HP)
+        return state, metrics["reward_net_loss"]
+
+    return jax.jit(lambda s: jax.lax.scan(step, s, jax.random.split(jax.random.key(4), steps)))(state)
+
+
+def test_gdm_reward_tracks_the_designed_reward_after_training(fixed_batch):
+    obs, actions, info = fixed_batch
+    model = RewardModel(SMALL.replace(reward="gdm"))
+    state = model.init(jax.random.key(2), obs, actions, HP)
+    _, _, state = model.collect(state, jax.random.key(3), obs, actions, info, HP)  # running mu_R, sigma_R
+    designed = info.sum_rate - info.upper_bound
+    state, losses = _train_reward_net(model, state, obs, actions, designed, jnp.zeros_like(designed), 600)
+    assert float(losses[-50:].mean()) < 0.5 * float(losses[:50].mean())
+    generated, _ = model.shaped(state, jax.random.key(5), obs, actions, designed, HP)
+    corr = np.corrcoef(np.asarray(generated), np.asarray(designed))[0, 1]
+    assert corr > 0.9, corr
+
+
+@pytest.mark.parametrize("design", ["designed_mlp", "designed_gdm"])
+def test_learned_term_rises_on_actions_the_critic_prefers(design, fixed_batch):
+    obs, _, _ = fixed_batch
+    action_size = FullDuplexEnv(SMALL.env).action_size
+    preferred = jnp.linspace(-0.8, 0.8, action_size)
+
+    def critic(actions):  # a fixed critic that prefers `preferred`
+        return -jnp.sum((actions - preferred) ** 2, axis=-1)
+
+    keys = jax.random.split(jax.random.key(6), 3)
+    random_actions = jax.random.uniform(keys[0], (64, action_size), minval=-1.0, maxval=1.0)
+    policy_actions = jax.random.uniform(keys[1], (64, action_size), minval=-1.0, maxval=1.0)
+    # A replay batch where half the actions are the preferred one, half random.
+    batch_actions = jnp.concatenate([jnp.broadcast_to(preferred, (32, action_size)), random_actions[:32]])
+    advantage = critic(batch_actions) - critic(policy_actions)
+    model = RewardModel(SMALL.replace(reward=design))
+    state = model.init(jax.random.key(2), obs, batch_actions, HP)
+    state, _ = _train_reward_net(model, state, obs, batch_actions, jnp.zeros(64), advantage, 300)
+    fresh_obs = jax.random.permutation(keys[2], obs)  # scores on states paired with other actions
+    on_preferred = model.learned_term(state.params, jax.random.key(7), fresh_obs,
+                                      jnp.broadcast_to(preferred, (64, action_size)))
+    on_random = model.learned_term(state.params, jax.random.key(8), fresh_obs, random_actions[32:].repeat(2, 0))
+    assert float(on_preferred.mean()) > float(on_random.mean()) + 0.5, (on_preferred.mean(), on_random.mean())
