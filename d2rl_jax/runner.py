@@ -81,12 +81,18 @@ def run_training(
     hps = hparams if isinstance(hparams, list) else [hparams] * len(seeds)
     if len(hps) != len(seeds):
         raise ValueError(f"got {len(hps)} hyperparameter sets for {len(seeds)} seeds")
+    checkpointer = RunCheckpointer(checkpoint_dir) if checkpoint_dir is not None else None
+    if checkpointer is not None and not resume and checkpointer.latest() is not None:
+        latest = checkpointer.latest()
+        checkpointer.close()
+        # Orbax would silently skip saving over them, leaving another run's checkpoints to be resumed later.
+        raise FileExistsError(f"{checkpointer.directory} already holds checkpoints (chunk {latest}): "
+                              "resume them, or write this run elsewhere")
     fns = make_train(cfg) if fns is None else fns
     hp = stack_hparams(hps)
     keys = jax.numpy.stack([jax.random.key(s) for s in seeds])
     state = jax.jit(over_runs(fns.init, len(seeds)))(keys, hp)
 
-    checkpointer = RunCheckpointer(checkpoint_dir) if checkpoint_dir is not None else None
     start, parts, chunk_seconds = 0, [], []
     if resume and checkpointer is not None and checkpointer.latest() is not None:
         start, state, saved = checkpointer.restore(state)

@@ -144,8 +144,11 @@ def main(argv: list[str]) -> None:
     for actor in FLAGS.actor:
         variant = cfg.replace(actor=actor)
         print(f"[{actor}] compiling and training {len(seeds)} run(s) in one program ...", flush=True)
-        result = run_training(variant, seeds, hp, checkpoint_dir=out / actor / "checkpoints", resume=FLAGS.resume,
-                              progress=lambda line, actor=actor: print(f"[{actor}] {line}", flush=True))
+        try:
+            result = run_training(variant, seeds, hp, checkpoint_dir=out / actor / "checkpoints", resume=FLAGS.resume,
+                                  progress=lambda line, actor=actor: print(f"[{actor}] {line}", flush=True))
+        except FileExistsError as err:
+            raise app.UsageError(f"--out={out}: {err} (pass --resume to continue, or choose a new --out)") from None
         _save_metrics(out / actor / "metrics.npz", result)
         summaries[actor] = _summary(result, variant, actor)
         epochs = np.arange(1, cfg.num_epochs + 1)

@@ -54,6 +54,8 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
     assert "resumed from chunk 2/2" in resumed.stdout
     assert json.loads((out / "summary.json").read_text())["variants"]["mlp"]["final_eval_sum_rate"] == pytest.approx(
         summary["final_eval_sum_rate"])
+    again = _run(*args)  # a fresh run into a directory holding checkpoints must not mix with them
+    assert again.returncode != 0 and "already holds checkpoints" in again.stderr and "--resume" in again.stderr
 
 
 @pytest.mark.parametrize("args, flag", [(("--actor", "transformer"), "actor"), (("--epochs", "0"), "epochs"),

@@ -89,6 +89,8 @@ def test_resume_reproduces_an_uninterrupted_run(small_fns, tmp_path):
     for name, values in full.epoch_metrics.items():
         np.testing.assert_allclose(resumed.epoch_metrics[name], values, rtol=1e-6, atol=1e-7, err_msg=name)
     assert len(resumed.chunk_seconds) == 2  # the first process's chunk time is kept
+    with pytest.raises(FileExistsError, match="already holds checkpoints"):  # never silently mixed with old ones
+        run_training(SMALL, [0, 1], FAST, checkpoint_dir=tmp_path / "full", progress=None, fns=small_fns)
 
 
 def test_horizon_above_one_bootstraps_with_target_networks():

@@ -7,10 +7,10 @@
 - gdm:          R = r^(s, a) = mu_R + sigma_R x^        x^ a Mode I sample of the RENPNN given (s, a)
 
 sigma_C is a running std of the collected sum rates; mu_R, sigma_R running moments of the
-collected designed rewards C - R'; mu_A, sigma_A running moments of the critic's advantage. The networks
+collected designed rewards C - R'; sigma_A a running std of the critic's advantage (reported). The networks
 learn from replay batches (their own AdamW, lr `reward_lr`):
 
-- designed_*: L = -E[sg(a) r~] + lambda E[r~^2], a = (A - mu_A) / sigma_A the standardized advantage,
+- designed_*: L = -E[sg(a) r~] + lambda E[r~^2], a the advantage standardized within the batch,
   A(s, a) = minQ(s, a) - minQ(s, pi(s)). The optimum is r~ = clip(a / (2 lambda), -1, 1): the term
   raises the reward of the actions the critic ranks above the average replayed action and lowers
   it for the others, which amplifies the reward gap between good and bad actions.
@@ -58,7 +58,7 @@ class RewardState:
     opt: Any
     sum_rate: RunningMoments  # sigma_C
     designed: RunningMoments  # mu_R, sigma_R of C - R'
-    advantage: RunningMoments  # mu_A, sigma_A
+    advantage: RunningMoments  # of the raw advantage A, for the metrics
 
 
 class RewardModel:
@@ -115,10 +115,12 @@ class RewardModel:
     def loss(self, params, state: RewardState, key: jax.Array, obs: jax.Array, actions: jax.Array,
              designed: jax.Array, advantage: jax.Array, hp: HParams) -> jax.Array:
         term = self.learned_term(params, key, obs, actions)
-        # Standardized, not only scaled: the actor climbs the critic, so Q(s, pi(s)) sits above the
-        # replayed actions' values and the raw A is negative almost everywhere, which would drive r~ to
-        # -1 on every action (measured on the quick preset). Centering keeps the critic's ranking.
-        scaled_advantage = jax.lax.stop_gradient((advantage - state.advantage.mean) / state.advantage.std)
+        # Standardized within the batch, not only scaled: the actor climbs the critic, so Q(s, pi(s)) sits
+        # above the replayed actions' values and the raw A is negative almost everywhere, which drives r~
+        # to -1 on every action; a running mean lags the drift of A and does the same for a while (both
+        # measured on the quick preset, docs/design-notes.md). The batch's own moments keep only the ranking.
+        scaled_advantage = jax.lax.stop_gradient(
+            (advantage - jnp.mean(advantage)) / jnp.sqrt(jnp.var(advantage) + 1e-8))
         if self.design == "gdm":
             target = jax.lax.stop_gradient((designed - state.designed.mean) / state.designed.std)
             return jnp.mean((term - target) ** 2) - hp["kappa"] * jnp.mean(scaled_advantage * term)
@@ -132,5 +134,6 @@ class RewardModel:
         params, opt = apply_gradients(state.params, grads, state.opt)
         grad_weight, grad_bias = layer_gradient_magnitudes(grads)
         metrics = {"reward_net_loss": loss, "reward_grad_weight_sum": grad_weight.sum(),
-                   "reward_grad_bias_sum": grad_bias.sum(), "sigma_c": state.sum_rate.std}
+                   "reward_grad_bias_sum": grad_bias.sum(), "sigma_c": state.sum_rate.std,
+                   "advantage_mean": state.advantage.mean, "advantage_std": state.advantage.std}
         return state.replace(params=params, opt=opt), metrics
