@@ -337,7 +337,7 @@ class HyperParams:
     # Reward exploration (DESIGN §6).
     reward_lr: float = 5e-5  # Table II (RENPNN and reward MLP)
     kappa: float = 0.1  # weight of the learned term, in units of the running std of C
-    reward_l2: float = 0.5  # lambda of the designed_* objective: r~* = clip(A / sigma_A / (2 lambda))
+    reward_l2: float = 0.5  # lambda of the designed_* objective: r~* = clip(a / (2 lambda)), a the standardized A
     # State exploration (DESIGN §7, Algorithm 1): M, eta, T.
     senpnn_lr: float = 1e-4  # Table II
     max_replace_prob: float = 0.4  # M

@@ -152,7 +152,13 @@ def main(argv: list[str]) -> None:
         _save_metrics(out / actor / "metrics.npz", result)
         summaries[actor] = _summary(result, variant, actor)
         epochs = np.arange(1, cfg.num_epochs + 1)
-        curves["sum_rate"][actor] = (epochs, moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window))
+        if cfg.state_exploration:  # the real environment's C apart from that of the stored (partly generated) states
+            curves["sum_rate"][f"{actor}, real states"] = (
+                epochs, moving_average(result.epoch_metrics["real_sum_rate"], cfg.ma_window))
+            curves["sum_rate"][f"{actor}, stored (generated where replaced)"] = (
+                epochs, moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window))
+        else:
+            curves["sum_rate"][actor] = (epochs, moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window))
         curves["ma_reward"][actor] = (epochs, moving_average(result.epoch_metrics["reward"], cfg.ma_window))
         curves["eval"][actor] = (result.eval_metrics["eval_epoch"][0], result.eval_metrics["eval_sum_rate"])
         if cfg.state_exploration:

@@ -127,3 +127,16 @@ def test_vmap_over_m_eta_grid_equals_separate_runs_and_rewards_use_generated_cha
     channels = jax.vmap(env.channels_from_observation, (0, None))(items["obs"][generated], params)
     info, _ = jax.vmap(env.evaluate, (0, 0, None))(channels, items["action"][generated], params)
     np.testing.assert_allclose(items["designed"][generated], info.sum_rate - info.upper_bound, rtol=1e-4, atol=1e-4)
+
+
+def test_noising_depth_p0_trades_diversity_for_faithfulness(small_env):
+    env, params = small_env
+    normalizer = fit_normalizer(env, params, 64)
+    obs, _ = jax.jit(jax.vmap(env.reset, (0, None)))(jax.random.split(jax.random.key(1), 32), params)
+    errors = {}
+    for p0 in (1, SMALL.diffusion.num_steps):
+        explorer = StateExplorer(SMALL.replace(state_exploration=True, state_noise_step=p0), env.observation_size,
+                                 normalizer)
+        state = jax.jit(explorer.init)(jax.random.key(0), hparams_to_arrays(HyperParams()))
+        errors[p0] = float(jax.jit(explorer.regenerate)(state.params, jax.random.key(2), obs)[1].mean())
+    assert errors[1] < 0.1 * errors[SMALL.diffusion.num_steps], errors  # one step keeps s^ close to s
