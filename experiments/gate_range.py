@@ -48,6 +48,14 @@ def ema(series: np.ndarray, decay: float, valid: np.ndarray) -> np.ndarray:
     return out
 
 
+def _finite_or_none(x) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _fmt(x: float | None, width: int) -> str:
+    return f"{x:{width}.4f}" if x is not None else f"{'-':>{width}}"
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -69,22 +77,25 @@ def main(argv: list[str]) -> None:
     }
     levels = {}
     for name, values in series.items():
-        levels[name] = {f"{f:.2f}": {"epoch": int(round(f * cfg.num_epochs)) - 1,
-                                     "mean": float(np.nanmean(values[:, int(round(f * cfg.num_epochs)) - 1])),
-                                     "max_over_seeds": float(np.nanmax(values[:, int(round(f * cfg.num_epochs)) - 1]))}
-                        for f in FRACTIONS}
-        levels[name]["min_over_run"] = float(np.nanmin(values))
+        levels[name] = {}
+        for f in FRACTIONS:
+            epoch = max(int(round(f * cfg.num_epochs)) - 1, 0)
+            at = values[:, epoch]  # NaN where the SENPNN has not trained yet (eps_loss, warm-up)
+            levels[name][f"{f:.2f}"] = {"epoch": epoch, "mean": _finite_or_none(np.mean(at)),
+                                        "max_over_seeds": _finite_or_none(np.max(at))}
+        levels[name]["min_over_run"] = _finite_or_none(np.nanmin(values))
     write_json_atomic(out / "gate_range.json", {
         "preset": FLAGS.preset, "epochs": cfg.num_epochs, "seeds": seeds, "gate_ema_decay": cfg.gate_ema_decay,
         "paper_threshold": PAPER_GATE_THRESHOLD, "levels": levels, "device": device_info(),
         "raw_reconstruction_mse_last_100": float(m["reconstruction_mse"][:, -100:].mean())})
     lines = [f"{'gate':<16}" + "".join(f"{f'{f:.0%} of run':>14}" for f in FRACTIONS) + f"{'min':>10}"]
     for name, lv in levels.items():
-        lines.append(f"{name:<16}" + "".join(f"{lv[f'{f:.2f}']['mean']:14.4f}" for f in FRACTIONS)
-                     + f"{lv['min_over_run']:10.4f}")
-    lines.append(f"paper T = {PAPER_GATE_THRESHOLD:g}: reached by reconstruction: "
-                 f"{levels['reconstruction']['min_over_run'] < PAPER_GATE_THRESHOLD}, by eps_loss: "
-                 f"{levels['eps_loss']['min_over_run'] < PAPER_GATE_THRESHOLD}")
+        lines.append(f"{name:<16}" + "".join(_fmt(lv[f"{f:.2f}"]["mean"], 14) for f in FRACTIONS)
+                     + _fmt(lv["min_over_run"], 10))
+    reached = {name: lv["min_over_run"] is not None and lv["min_over_run"] < PAPER_GATE_THRESHOLD
+               for name, lv in levels.items()}
+    lines.append(f"paper T = {PAPER_GATE_THRESHOLD:g}: reached by reconstruction: {reached['reconstruction']}, "
+                 f"by eps_loss: {reached['eps_loss']}  ('-': no value yet at that epoch)")
     write_text_atomic(out / "gate_range.txt", "\n".join(lines) + "\n")
     epochs = np.arange(1, cfg.num_epochs + 1)
     plot_curves({k: (epochs, v) for k, v in series.items()}, "gate quantity (EMA, normalized units)",

@@ -67,3 +67,17 @@ def test_run_cli_rejects_bad_flags(args, flag):
     proc = _run("experiments.run", "--preset", "small", *args)
     assert proc.returncode != 0
     assert flag in proc.stderr
+
+
+def test_gate_range_cli_reports_both_gates(tmp_path):
+    out = tmp_path / "gate"
+    proc = _run("experiments.gate_range", "--preset", "small", "--epochs", "40", "--chunk", "20", "--seeds", "1",
+                "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "gate_range.json").read_text())
+    for gate in ("reconstruction", "eps_loss"):
+        levels = data["levels"][gate]
+        assert levels["1.00"]["epoch"] == 39 and levels["1.00"]["mean"] > 0
+        assert levels["min_over_run"] <= levels["1.00"]["mean"]
+    assert data["levels"]["eps_loss"]["0.05"]["mean"] is None  # epoch 1: the SENPNN has not trained yet
+    assert (out / "gate_range.png").stat().st_size > 0 and "paper T = 0.0005" in (out / "gate_range.txt").read_text()
