@@ -2,7 +2,7 @@
 
     python -m experiments.run --preset quick --actor mlp,diffusion --reward designed \
         --epochs 1000 --seeds 2 --out runs/quick [--resume]
-    python -m experiments.run --reward designed_gdm --state_exp --M 0.4 --eta 0.01 [--T 1.0]
+    python -m experiments.run --reward designed_gdm --state_exp --M 0.4 --eta 0.01 [--T 14]
 
 Rewards (DESIGN §6): raw, designed, designed_mlp, designed_gdm, gdm. --state_exp turns on GDM
 state exploration (Algorithm 1) with maximum substitute probability M, rate eta, gate threshold T.
@@ -133,6 +133,10 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(str(err) + (f" (flag {flag})" if flag else "")) from None
     out = Path(FLAGS.out or f"runs/{FLAGS.preset}")
     seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))
+    earlier = [a for a in FLAGS.actor if any((out / a / "checkpoints").glob("*"))]
+    if earlier and not FLAGS.resume:  # checked before anything is written: the earlier run's files stay intact
+        raise app.UsageError(f"--out={out} already holds checkpoints of an earlier run ({', '.join(earlier)}): "
+                             "pass --resume to continue it, or choose a new --out")
     write_json_atomic(out / "config.json", {"preset": FLAGS.preset, "actors": FLAGS.actor, "seeds": seeds,
                                             "train_config": cfg.to_dict(), "hyperparams": hp.to_dict()})
     state_exp = f" state_exp(M={hp.max_replace_prob:g}, eta={hp.replace_rate:g}, T={hp.gate_threshold:g})" \

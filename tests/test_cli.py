@@ -54,8 +54,10 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
     assert "resumed from chunk 2/2" in resumed.stdout
     assert json.loads((out / "summary.json").read_text())["variants"]["mlp"]["final_eval_sum_rate"] == pytest.approx(
         summary["final_eval_sum_rate"])
-    again = _run(*args)  # a fresh run into a directory holding checkpoints must not mix with them
+    config_before = (out / "config.json").read_text()
+    again = _run(*args[:-2], "--out", str(out), "--seeds", "3")  # a new run must not overwrite or mix with it
     assert again.returncode != 0 and "already holds checkpoints" in again.stderr and "--resume" in again.stderr
+    assert (out / "config.json").read_text() == config_before
 
 
 @pytest.mark.parametrize("args, flag", [(("--actor", "transformer"), "actor"), (("--epochs", "0"), "epochs"),
