@@ -210,6 +210,10 @@ REWARD_DESIGNS = ("raw", "designed", "designed_mlp", "designed_gdm", "gdm")
 LEARNED_REWARD_DESIGNS = ("designed_mlp", "designed_gdm", "gdm")  # a reward network is trained
 EXPLORATION_KINDS = ("epsilon_greedy", "gaussian")
 STATE_GATES = ("reconstruction", "eps_loss")
+# How the reward nets see the critic's advantage A (DESIGN §6 and docs/design-notes.md):
+# "batch": standardized within each replay batch (default); "design": DESIGN's literal objectives
+# (raw A for designed_*, A / sigma_A for gdm).
+REWARD_ADVANTAGES = ("batch", "design")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +251,7 @@ class TrainConfig:
     reward_gdm_depth: int = 5
     gdm_reward_clip: float = 5.0  # `gdm`: range of the generated reward in running-std units
     reward_at_sampling: bool = False  # recompute learned rewards at replay time (default: as collected)
+    reward_advantage: str = "batch"  # see REWARD_ADVANTAGES
     # State exploration (DESIGN §7, Algorithm 1): the SENPNN and its gate.
     state_exploration: bool = False
     senpnn_hidden: int = 256
@@ -277,6 +282,8 @@ class TrainConfig:
             _require(isinstance(getattr(self, f), bool), f"{name}.{f}", getattr(self, f), "must be True or False")
         _require(self.state_gate in STATE_GATES, f"{name}.state_gate", self.state_gate,
                  f"must be one of {STATE_GATES}")
+        _require(self.reward_advantage in REWARD_ADVANTAGES, f"{name}.reward_advantage", self.reward_advantage,
+                 f"must be one of {REWARD_ADVANTAGES}")
         _require(self.state_noise_step is None or (
             isinstance(self.state_noise_step, int) and 1 <= self.state_noise_step <= self.diffusion.num_steps),
             f"{name}.state_noise_step", self.state_noise_step,

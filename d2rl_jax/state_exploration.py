@@ -59,6 +59,7 @@ class ExplorerState:
     opt: Any
     chi: jax.Array  # () substitute probability
     gate: jax.Array  # () EMA of the gate quantity; +inf until first measured
+    loss_ema: jax.Array  # () EMA of the eps-MSE training loss (the gate itself when state_gate="eps_loss")
     rise_epoch: jax.Array  # () int32: the epoch at which chi first left 0, -1 until then
 
 
@@ -85,7 +86,7 @@ class StateExplorer:
         params = self.model.init(key)
         return ExplorerState(params=params, opt=init_optimizer(params, hp["senpnn_lr"], hp["weight_decay"]),
                              chi=jnp.zeros((), jnp.float32), gate=jnp.full((), jnp.inf, jnp.float32),
-                             rise_epoch=jnp.full((), -1, jnp.int32))
+                             loss_ema=jnp.full((), jnp.inf, jnp.float32), rise_epoch=jnp.full((), -1, jnp.int32))
 
     def regenerate(self, params, key: jax.Array, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(s^ in observation units, per-row reconstruction MSE in normalized units)."""
@@ -117,8 +118,9 @@ class StateExplorer:
         z = self.normalizer.normalize(obs)
         loss, grads = jax.value_and_grad(self.model.loss)(state.params, key, z, None, real.astype(jnp.float32))
         params, opt = apply_gradients(state.params, grads, state.opt)
-        gate = _ema(state.gate, loss, self.decay) if self.gate_kind == "eps_loss" else state.gate
+        loss_ema = _ema(state.loss_ema, loss, self.decay)
+        gate = loss_ema if self.gate_kind == "eps_loss" else state.gate
         grad_weight, grad_bias = layer_gradient_magnitudes(grads)
-        metrics = {"senpnn_loss": loss, "senpnn_grad_weight_sum": grad_weight.sum(),
+        metrics = {"senpnn_loss": loss, "senpnn_loss_ema": loss_ema, "senpnn_grad_weight_sum": grad_weight.sum(),
                    "senpnn_grad_bias_sum": grad_bias.sum()}
-        return state.replace(params=params, opt=opt, gate=gate), metrics
+        return state.replace(params=params, opt=opt, gate=gate, loss_ema=loss_ema), metrics

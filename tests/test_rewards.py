@@ -95,3 +95,17 @@ def test_learned_term_rises_on_actions_the_critic_prefers(design, fixed_batch):
                                       jnp.broadcast_to(preferred, (64, action_size)))
     on_random = model.learned_term(state.params, jax.random.key(8), fresh_obs, random_actions[32:].repeat(2, 0))
     assert float(on_preferred.mean()) > float(on_random.mean()) + 0.5, (on_preferred.mean(), on_random.mean())
+
+
+@pytest.mark.parametrize("advantage_kind", ["batch", "design"])
+def test_reward_net_objective_matches_its_formula(advantage_kind, fixed_batch):
+    obs, actions, info = fixed_batch
+    model = RewardModel(SMALL.replace(reward="designed_mlp", reward_advantage=advantage_kind))
+    state = model.init(jax.random.key(2), obs, actions, HP)
+    advantage = jax.random.normal(jax.random.key(9), (64,)) * 3.0 - 2.0  # mostly negative, as measured in runs
+    designed = info.sum_rate - info.upper_bound
+    loss = model.loss(state.params, state, jax.random.key(3), obs, actions, designed, advantage, HP)
+    term = model.learned_term(state.params, jax.random.key(3), obs, actions)
+    a = (advantage - advantage.mean()) / advantage.std() if advantage_kind == "batch" else advantage
+    expected = -jnp.mean(a * term) + HP["reward_l2"] * jnp.mean(term**2)
+    np.testing.assert_allclose(loss, expected, rtol=1e-4, atol=1e-6)

@@ -78,6 +78,7 @@ def test_eps_loss_gate_follows_the_training_loss(small_env):
     second, metrics2 = update(first, jax.random.key(4), obs, real)
     decay = explorer.decay
     np.testing.assert_allclose(second.gate, decay * first.gate + (1 - decay) * metrics2["senpnn_loss"], rtol=1e-6)
+    np.testing.assert_array_equal(second.loss_ema, second.gate)
     # Generated rows (real = 0) do not enter the loss: changing them changes nothing.
     moved = obs.at[4:].set(100.0)
     _, metrics3 = update(state, jax.random.key(3), moved, real)

@@ -7,13 +7,14 @@
 - gdm:          R = r^(s, a) = mu_R + sigma_R x^        x^ a Mode I sample of the RENPNN given (s, a)
 
 sigma_C is a running std of the collected sum rates; mu_R, sigma_R running moments of the
-collected designed rewards C - R'; sigma_A a running std of the critic's advantage (reported). The networks
-learn from replay batches (their own AdamW, lr `reward_lr`):
+collected designed rewards C - R'; sigma_A a running std of the critic's advantage. The networks learn
+from replay batches (their own AdamW, lr `reward_lr`):
 
 - designed_*: L = -E[sg(a) r~] + lambda E[r~^2], a the advantage standardized within the batch,
   A(s, a) = minQ(s, a) - minQ(s, pi(s)). The optimum is r~ = clip(a / (2 lambda), -1, 1): the term
-  raises the reward of the actions the critic ranks above the average replayed action and lowers
-  it for the others, which amplifies the reward gap between good and bad actions.
+  raises the reward of the actions the critic ranks above the batch's average and lowers it for
+  the others, which amplifies the reward gap between good and bad actions.
+  `reward_advantage="design"` keeps DESIGN's literal objectives (a = A; for gdm a = A / sigma_A).
 - gdm: L = E[(x^ - z)^2] - kappa E[sg(a) x^], z = (C - R' - mu_R) / sigma_R: regression to
   the designed reward (so r^ stays grounded in C) tilted toward actions the critic prefers. Both
   terms are in standardized units (DESIGN writes kappa E[A r^] / sigma_A; the deviations and their
@@ -58,7 +59,7 @@ class RewardState:
     opt: Any
     sum_rate: RunningMoments  # sigma_C
     designed: RunningMoments  # mu_R, sigma_R of C - R'
-    advantage: RunningMoments  # of the raw advantage A, for the metrics
+    advantage: RunningMoments  # of the raw advantage A (metrics; sigma_A of reward_advantage="design")
 
 
 class RewardModel:
@@ -67,6 +68,7 @@ class RewardModel:
     def __init__(self, cfg: TrainConfig):
         self.design = cfg.reward
         self.learned = cfg.learned_reward
+        self.advantage = cfg.reward_advantage
         if self.design == "designed_mlp":
             net = MLP(out_dim=1, hidden_dim=cfg.reward_hidden, depth=cfg.reward_mlp_depth, output_activation=jnp.tanh)
             self._init = lambda key, cond: net.init(key, cond)
@@ -115,12 +117,18 @@ class RewardModel:
     def loss(self, params, state: RewardState, key: jax.Array, obs: jax.Array, actions: jax.Array,
              designed: jax.Array, advantage: jax.Array, hp: HParams) -> jax.Array:
         term = self.learned_term(params, key, obs, actions)
-        # Standardized within the batch, not only scaled: the actor climbs the critic, so Q(s, pi(s)) sits
-        # above the replayed actions' values and the raw A is negative almost everywhere, which drives r~
-        # to -1 on every action; a running mean lags the drift of A and does the same for a while (both
-        # measured on the quick preset, docs/design-notes.md). The batch's own moments keep only the ranking.
-        scaled_advantage = jax.lax.stop_gradient(
-            (advantage - jnp.mean(advantage)) / jnp.sqrt(jnp.var(advantage) + 1e-8))
+        if self.advantage == "batch":
+            # Standardized within the batch, not only scaled: the actor climbs the critic, so Q(s, pi(s))
+            # sits above the replayed actions' values and the raw A is negative almost everywhere, which
+            # drives r~ to -1 on every action; a running mean lags the drift of A and does the same for a
+            # while (both measured on the quick preset, docs/design-notes.md). The batch's moments keep
+            # only the critic's ranking.
+            scaled_advantage = (advantage - jnp.mean(advantage)) / jnp.sqrt(jnp.var(advantage) + 1e-8)
+        elif self.design == "gdm":  # DESIGN §6 as written: A / sigma_A
+            scaled_advantage = advantage / state.advantage.std
+        else:  # DESIGN §6 as written: the raw A
+            scaled_advantage = advantage
+        scaled_advantage = jax.lax.stop_gradient(scaled_advantage)
         if self.design == "gdm":
             target = jax.lax.stop_gradient((designed - state.designed.mean) / state.designed.std)
             return jnp.mean((term - target) ** 2) - hp["kappa"] * jnp.mean(scaled_advantage * term)
