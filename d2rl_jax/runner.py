@@ -1,6 +1,7 @@
 """The host-side driver: N runs (seeds x traced points) of one static config in one program.
 
-It compiles `run_chunk` over the run axis once (compile time measured apart), runs chunk after chunk,
+It compiles `run_chunk` over the run axis once (compile time measured apart), shards the run axis over
+the visible devices when there are several, runs chunk after chunk,
 reports progress between chunks, checkpoints after each one, and resumes from the latest
 checkpoint. Device time per epoch is measured around the compiled chunks with
 `block_until_ready`.
@@ -16,6 +17,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from d2rl_jax.checkpoint import RunCheckpointer
 from d2rl_jax.config import HyperParams, TrainConfig
@@ -52,16 +54,27 @@ def over_runs(fn: Callable, num_runs: int) -> Callable:
     return single
 
 
-def compile_chunk(fns: TrainFns, state: Any, hp: Any) -> tuple[Any, float]:
+def run_sharding(num_runs: int, devices: list | None = None) -> NamedSharding | None:
+    """A sharding of the leading run axis over the visible devices (a 1-D mesh named "runs"), or None
+    when one device serves (a single device, or a run count the devices do not divide)."""
+    devices = jax.devices() if devices is None else devices
+    if len(devices) < 2 or num_runs % len(devices):
+        return None
+    return NamedSharding(Mesh(np.asarray(devices), ("runs",)), PartitionSpec("runs"))
+
+
+def compile_chunk(fns: TrainFns, state: Any, hp: Any, sharding: NamedSharding | None = None) -> tuple[Any, float]:
     """`run_chunk` over the run axis, compiled for these shapes (cached on `fns`), and the compile seconds
-    (0 when it came from the cache)."""
+    (0 when it came from the cache). With a `sharding` of the run axis, inputs and outputs keep it, so
+    chunk after chunk runs on the same placement."""
     signature = (jax.tree.structure((state, hp)),
-                 tuple((x.shape, str(x.dtype)) for x in jax.tree.leaves((state, hp))))
+                 tuple((x.shape, str(x.dtype)) for x in jax.tree.leaves((state, hp))), str(sharding))
     if signature in fns.compiled:
         return fns.compiled[signature], 0.0
     t0 = time.perf_counter()
     num_runs = jax.tree.leaves(hp)[0].shape[0]
-    compiled = jax.jit(over_runs(fns.run_chunk, num_runs), donate_argnums=0).lower(state, hp).compile()
+    placement = {} if sharding is None else {"in_shardings": sharding, "out_shardings": sharding}
+    compiled = jax.jit(over_runs(fns.run_chunk, num_runs), donate_argnums=0, **placement).lower(state, hp).compile()
     fns.compiled[signature] = compiled
     return compiled, time.perf_counter() - t0
 
@@ -75,7 +88,10 @@ def run_training(
     resume: bool = False,
     progress: Callable[[str], None] | None = print,
     fns: TrainFns | None = None,
+    shard: bool = True,
 ) -> RunResult:
+    """Train len(seeds) runs of `cfg` in one program, chunk by chunk. With several devices visible (and
+    a run count they divide) the run axis is sharded over them (`shard=False` keeps one device)."""
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     hps = hparams if isinstance(hparams, list) else [hparams] * len(seeds)
@@ -91,11 +107,18 @@ def run_training(
     fns = make_train(cfg) if fns is None else fns
     hp = stack_hparams(hps)
     keys = jax.numpy.stack([jax.random.key(s) for s in seeds])
+    sharding = run_sharding(len(seeds)) if shard else None
     state = jax.jit(over_runs(fns.init, len(seeds)))(keys, hp)
+    if sharding is not None:  # each device holds and trains its share of the runs
+        state, hp = jax.device_put((state, hp), sharding)
+        if progress:
+            progress(f"{len(seeds)} runs sharded over {sharding.mesh.size} devices")
 
     start, parts, chunk_seconds = 0, [], []
     if resume and checkpointer is not None and checkpointer.latest() is not None:
         start, state, saved = checkpointer.restore(state)
+        if sharding is not None:
+            state = jax.device_put(state, sharding)
         if start > cfg.num_chunks:
             raise ValueError(f"checkpoint in {checkpointer.directory} holds {start} chunks, more than the "
                              f"{cfg.num_chunks} this configuration runs")
@@ -106,7 +129,7 @@ def run_training(
 
     compile_s = float("nan")
     if start < cfg.num_chunks:
-        compiled, compile_s = compile_chunk(fns, state, hp)
+        compiled, compile_s = compile_chunk(fns, state, hp, sharding)
     for index in range(start, cfg.num_chunks):
         t0 = time.perf_counter()
         state, (epoch_metrics, eval_metrics) = compiled(state, hp)
