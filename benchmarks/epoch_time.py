@@ -27,7 +27,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from d2rl_jax.config import REWARD_DESIGNS, HyperParams, train_preset  # noqa: E402
+from d2rl_jax.config import REWARD_DESIGNS, HyperParams, TrainConfig, train_preset  # noqa: E402
 from d2rl_jax.env.probe import ProbeEnv  # noqa: E402
 from d2rl_jax.io import write_json_atomic  # noqa: E402
 from d2rl_jax.runner import compile_chunk, over_runs  # noqa: E402
@@ -113,7 +113,7 @@ def probe_case(actor: str) -> dict:
             "case_compile_s_before_first_trained_epoch": compile_now - case_compile}
 
 
-def paper_sizes(actor: str, **changes) -> object:
+def paper_sizes(actor: str, **changes) -> TrainConfig:
     # One evaluation per timed chunk: its cost is part of the epoch time reported.
     return train_preset("quick").replace(actor=actor, buffer_size=100_000, num_epochs=FLAGS.epochs,
                                          chunk_epochs=FLAGS.epochs, eval_every=FLAGS.epochs, **changes)
