@@ -56,3 +56,14 @@ class RunCheckpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def latest_checkpoint(directory: str | Path) -> int | None:
+    """The number of chunks of the newest checkpoint in `directory`, None if it holds none (nothing is created)."""
+    if not Path(directory).is_dir():
+        return None
+    checkpointer = RunCheckpointer(directory)
+    try:
+        return checkpointer.latest()
+    finally:
+        checkpointer.close()

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from d2rl_jax.checkpoint import RunCheckpointer
+from d2rl_jax.checkpoint import RunCheckpointer, latest_checkpoint
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.train import TrainFns, make_train, stack_hparams
 
@@ -97,13 +97,12 @@ def run_training(
     hps = hparams if isinstance(hparams, list) else [hparams] * len(seeds)
     if len(hps) != len(seeds):
         raise ValueError(f"got {len(hps)} hyperparameter sets for {len(seeds)} seeds")
-    checkpointer = RunCheckpointer(checkpoint_dir) if checkpoint_dir is not None else None
-    if checkpointer is not None and not resume and checkpointer.latest() is not None:
-        latest = checkpointer.latest()
-        checkpointer.close()
+    latest = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+    if latest is not None and not resume:
         # Orbax would silently skip saving over them, leaving another run's checkpoints to be resumed later.
-        raise FileExistsError(f"{checkpointer.directory} already holds checkpoints (chunk {latest}): "
+        raise FileExistsError(f"{Path(checkpoint_dir).absolute()} already holds checkpoints (chunk {latest}): "
                               "resume them, or write this run elsewhere")
+    checkpointer = RunCheckpointer(checkpoint_dir) if checkpoint_dir is not None else None
     fns = make_train(cfg) if fns is None else fns
     hp = stack_hparams(hps)
     keys = jax.numpy.stack([jax.random.key(s) for s in seeds])

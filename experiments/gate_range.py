@@ -35,19 +35,6 @@ flags.DEFINE_string("out", "runs/gate_range", "Output directory.")
 FRACTIONS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 
-def ema(series: np.ndarray, decay: float, valid: np.ndarray) -> np.ndarray:
-    """The gate's EMA along the last axis, over the entries where `valid` (NaN before the first)."""
-    out = np.full(series.shape, np.nan)
-    for run in range(series.shape[0]):
-        value = np.nan
-        for epoch in range(series.shape[1]):
-            if valid[run, epoch]:
-                x = series[run, epoch]
-                value = x if np.isnan(value) else decay * value + (1.0 - decay) * x
-            out[run, epoch] = value
-    return out
-
-
 def _finite_or_none(x) -> float | None:
     return float(x) if np.isfinite(x) else None
 
@@ -73,7 +60,8 @@ def main(argv: list[str]) -> None:
     m = result.epoch_metrics
     series = {
         "reconstruction": m["gate"],  # the in-loop EMA of the reconstruction MSE
-        "eps_loss": ema(m["senpnn_loss"], cfg.gate_ema_decay, m["updated"] > 0),
+        # the in-loop EMA of the eps-MSE loss; NaN before the SENPNN's first update (warm-up)
+        "eps_loss": np.where(m["updated"] > 0, m["senpnn_loss_ema"], np.nan),
     }
     levels = {}
     for name, values in series.items():

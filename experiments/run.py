@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from d2rl_jax.checkpoint import latest_checkpoint
 from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, TRAIN_PRESETS, ConfigError, HyperParams, train_preset
 from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from d2rl_jax.metrics import convergence_epoch, moving_average
@@ -133,7 +134,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(str(err) + (f" (flag {flag})" if flag else "")) from None
     out = Path(FLAGS.out or f"runs/{FLAGS.preset}")
     seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))
-    earlier = [a for a in FLAGS.actor if any((out / a / "checkpoints").glob("*"))]
+    earlier = [a for a in FLAGS.actor if latest_checkpoint(out / a / "checkpoints") is not None]
     if earlier and not FLAGS.resume:  # checked before anything is written: the earlier run's files stay intact
         raise app.UsageError(f"--out={out} already holds checkpoints of an earlier run ({', '.join(earlier)}): "
                              "pass --resume to continue it, or choose a new --out")
@@ -148,11 +149,8 @@ def main(argv: list[str]) -> None:
     for actor in FLAGS.actor:
         variant = cfg.replace(actor=actor)
         print(f"[{actor}] compiling and training {len(seeds)} run(s) in one program ...", flush=True)
-        try:
-            result = run_training(variant, seeds, hp, checkpoint_dir=out / actor / "checkpoints", resume=FLAGS.resume,
-                                  progress=lambda line, actor=actor: print(f"[{actor}] {line}", flush=True))
-        except FileExistsError as err:
-            raise app.UsageError(f"--out={out}: {err} (pass --resume to continue, or choose a new --out)") from None
+        result = run_training(variant, seeds, hp, checkpoint_dir=out / actor / "checkpoints", resume=FLAGS.resume,
+                              progress=lambda line, actor=actor: print(f"[{actor}] {line}", flush=True))
         _save_metrics(out / actor / "metrics.npz", result)
         summaries[actor] = _summary(result, variant, actor)
         epochs = np.arange(1, cfg.num_epochs + 1)
