@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(PY) -m experiments.run --preset quick --actor mlp,diffusion --seeds 2 --out runs/quick
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.env_throughput

@@ -21,8 +21,6 @@ import time
 
 PROCESS_START = time.time()  # before the heavy imports: jax, flax, orbax load in the timed window
 
-import statistics  # noqa: E402
-
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
@@ -30,9 +28,9 @@ from absl import app, flags  # noqa: E402
 from d2rl_jax.config import REWARD_DESIGNS, HyperParams, TrainConfig, train_preset  # noqa: E402
 from d2rl_jax.env.probe import ProbeEnv  # noqa: E402
 from d2rl_jax.io import write_json_atomic  # noqa: E402
-from d2rl_jax.runner import compile_chunk, over_runs  # noqa: E402
+from d2rl_jax.throughput import time_runs  # noqa: E402
 from d2rl_jax.timing import device_info, time_compiled, total_compile_seconds  # noqa: E402
-from d2rl_jax.train import hparams_to_arrays, make_train, stack_hparams  # noqa: E402
+from d2rl_jax.train import hparams_to_arrays, make_train  # noqa: E402
 from experiments.common import quiet_backend_probe  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -65,26 +63,6 @@ def epoch_flops(fns, state, hp) -> float:
     # XLA counts a loop body once: the diffusion actor's P-step sampler scan is counted as one
     # step, so for that actor this is a lower bound.
     return float(cost.get("flops", float("nan")))
-
-
-def time_point(fns, cfg, n: int, hp_one: HyperParams) -> dict:
-    hp = stack_hparams([hp_one] * n)
-    keys = jnp.stack([jax.random.key(i) for i in range(n)])
-    state = jax.jit(over_runs(fns.init, n))(keys, hp)
-    bytes_per_run = sum(x.nbytes for x in jax.tree.leaves(state)) / n
-    # Fill past the warm-up so that every timed epoch updates every network.
-    compiled, compile_s = compile_chunk(fns, state, hp)
-    state, _ = compiled(state, hp)
-    seconds = []
-    for _ in range(FLAGS.repeats):
-        t0 = time.perf_counter()
-        state, metrics = compiled(state, hp)
-        jax.block_until_ready((state, metrics))
-        seconds.append(time.perf_counter() - t0)
-    s = statistics.median(seconds)
-    return {"runs": n, "compile_s": compile_s, "chunk_s": s, "epochs_per_s_aggregate": n * cfg.chunk_epochs / s,
-            "epochs_per_s_per_run": cfg.chunk_epochs / s, "seconds_per_epoch_per_run": s / (n * cfg.chunk_epochs),
-            "state_bytes_per_run": bytes_per_run}
 
 
 def probe_case(actor: str) -> dict:
@@ -127,7 +105,7 @@ def actor_points(runs: list[int], rate: float) -> list[dict]:
         hp = hparams_to_arrays(HyperParams())
         flops = epoch_flops(fns, jax.jit(fns.init)(jax.random.key(0), hp), hp)
         for n in runs:
-            point = {"actor": actor, **time_point(fns, cfg, n, HyperParams()), "flops_per_epoch": flops}
+            point = {"actor": actor, **time_runs(fns, cfg, n, HyperParams(), FLAGS.repeats), "flops_per_epoch": flops}
             point["fraction_of_matmul_rate"] = point["epochs_per_s_aggregate"] * flops / 1e9 / rate
             points.append(point)
             print(f"{actor:<9} N={n:>3}: {point['epochs_per_s_aggregate']:8.1f} epochs/s aggregate, "
@@ -144,7 +122,7 @@ def design_points() -> list[dict]:
         for state_exp in (False, True):
             cfg = paper_sizes("diffusion", reward=design, state_exploration=state_exp)
             point = {"actor": "diffusion", "reward": design, "state_exploration": state_exp,
-                     **time_point(make_train(cfg), cfg, 1, HyperParams())}
+                     **time_runs(make_train(cfg), cfg, 1, HyperParams(), FLAGS.repeats)}
             points.append(point)
             print(f"{design:<13} state_exp={state_exp!s:<5}: {point['epochs_per_s_per_run']:6.2f} epochs/s, "
                   f"{1e3 * point['seconds_per_epoch_per_run']:6.1f} ms/epoch, compile {point['compile_s']:.1f} s",

@@ -316,6 +316,28 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
+    def with_schedule(self, epochs: int | None = None, chunk: int | None = None,
+                      eval_every: int | None = None) -> TrainConfig:
+        """Epochs, epochs per compiled chunk, evaluation period, each optional (the CLIs' flags). A chunk
+        length that no longer divides the epochs follows them: one chunk of all epochs when the evaluation
+        period divides them (else validation names the mismatch). An evaluation period longer than a given
+        chunk shrinks to it."""
+        changes: dict[str, int] = {}
+        if chunk is not None:
+            changes["chunk_epochs"] = chunk
+            if eval_every is None and chunk % min(self.eval_every, chunk):
+                changes["eval_every"] = chunk
+            elif eval_every is None:
+                changes["eval_every"] = min(self.eval_every, chunk)
+        if eval_every is not None:
+            changes["eval_every"] = eval_every
+        if epochs is not None:
+            changes["num_epochs"] = epochs
+            if chunk is None and epochs % self.chunk_epochs:
+                changes["chunk_epochs"] = epochs if epochs % changes.get("eval_every", self.eval_every) == 0 \
+                    else self.chunk_epochs
+        return self.replace(**changes)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

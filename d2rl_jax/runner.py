@@ -36,6 +36,41 @@ class RunResult:
     fns: TrainFns
 
 
+@dataclasses.dataclass(frozen=True)
+class ChunkProgress:
+    """What the runner reports after each compiled chunk; `str()` is its progress line."""
+
+    epochs_done: int
+    num_epochs: int
+    num_runs: int
+    chunk_seconds: float  # this chunk's wall time
+    chunk_epochs: int
+    eval_sum_rate: float  # held-out sum rate, mean over runs
+    chi: float | None  # substitute probability, mean over runs (state exploration)
+
+    @property
+    def epochs_per_s(self) -> float:
+        return self.chunk_epochs / self.chunk_seconds
+
+    @property
+    def eta_s(self) -> float:
+        return (self.num_epochs - self.epochs_done) / self.epochs_per_s
+
+    def __str__(self) -> str:
+        chi = f"chi {self.chi:.3f}  " if self.chi is not None else ""
+        return (f"epoch {self.epochs_done:>6}/{self.num_epochs}  {self.epochs_per_s:7.1f} epochs/s x {self.num_runs} "
+                f"runs  sum rate {self.eval_sum_rate:.3f} (eval, mean over runs)  {chi}ETA {self.eta_s:.0f} s")
+
+
+def _to_host(tree: Any) -> Any:
+    """Numpy copies of run-axis arrays; on several hosts every process gathers all runs' shards."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
 
@@ -86,7 +121,7 @@ def run_training(
     *,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
-    progress: Callable[[str], None] | None = print,
+    progress: Callable[[str | ChunkProgress], None] | None = print,
     fns: TrainFns | None = None,
     shard: bool = True,
 ) -> RunResult:
@@ -134,18 +169,15 @@ def run_training(
         state, (epoch_metrics, eval_metrics) = compiled(state, hp)
         jax.block_until_ready((state, epoch_metrics))
         chunk_seconds.append(time.perf_counter() - t0)
-        parts.append({"epoch": jax.device_get(epoch_metrics), "eval": jax.device_get(eval_metrics)})
+        parts.append({"epoch": _to_host(epoch_metrics), "eval": _to_host(eval_metrics)})
         parts = [{"epoch": _concat([p["epoch"] for p in parts]), "eval": _concat([p["eval"] for p in parts])}]
         if checkpointer is not None:
             checkpointer.save(index + 1, state, {**parts[0], "chunk_seconds": np.asarray(chunk_seconds)})
         if progress:
-            epochs_done = (index + 1) * cfg.chunk_epochs
-            rate = cfg.chunk_epochs / chunk_seconds[-1]
-            eta = (cfg.num_chunks - index - 1) * chunk_seconds[-1]
-            chi = f"chi {float(np.mean(epoch_metrics['chi'][:, -1])):.3f}  " if "chi" in epoch_metrics else ""
-            progress(f"epoch {epochs_done:>6}/{cfg.num_epochs}  {rate:7.1f} epochs/s x {len(seeds)} runs  "
-                     f"sum rate {float(np.mean(eval_metrics['eval_sum_rate'][:, -1])):.3f} (eval, mean over runs)  "
-                     f"{chi}ETA {eta:.0f} s")
+            chi = float(np.mean(epoch_metrics["chi"][:, -1])) if "chi" in epoch_metrics else None
+            progress(ChunkProgress(epochs_done=(index + 1) * cfg.chunk_epochs, num_epochs=cfg.num_epochs,
+                                   num_runs=len(seeds), chunk_seconds=chunk_seconds[-1], chunk_epochs=cfg.chunk_epochs,
+                                   eval_sum_rate=float(np.mean(eval_metrics["eval_sum_rate"][:, -1])), chi=chi))
     if checkpointer is not None:
         checkpointer.close()
     return RunResult(

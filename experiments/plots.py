@@ -1,4 +1,5 @@
-"""Training-curve figures: mean +- 95% CI over seeds, one line per variant. Written atomically."""
+"""Figures: training curves and bars (mean +- 95% CI over seeds), per-layer bars, (M, eta) heat-maps.
+Written atomically."""
 
 from __future__ import annotations
 
@@ -23,10 +24,8 @@ def save_figure_atomic(fig, path: str | Path) -> Path:
     return Path(path)
 
 
-def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str, title: str, path: str | Path,
-                references: dict[str, float] | None = None) -> Path:
-    """curves: variant -> (x (E,), y (seeds, E)). references: label -> horizontal line."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+def _draw_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str,
+                 references: dict[str, float] | None = None) -> None:
     for name, (x, y) in curves.items():
         mean, ci = mean_and_ci95(y, axis=0)
         ax.plot(x, mean, label=f"{name} (n={y.shape[0]})")
@@ -37,7 +36,78 @@ def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str, t
                     va="bottom")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str, title: str, path: str | Path,
+                references: dict[str, float] | None = None) -> Path:
+    """curves: variant -> (x (E,), y (seeds, E)). references: label -> horizontal line."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    _draw_curves(ax, curves, ylabel, references)
+    ax.set_title(title)
+    return save_figure_atomic(fig, path)
+
+
+def plot_curve_panels(panels: list[tuple[dict, str]], title: str, path: str | Path) -> Path:
+    """Side-by-side panels (a), (b), ...: each (curves as in `plot_curves`, y label)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.0), squeeze=False)
+    for i, (ax, (curves, ylabel)) in enumerate(zip(axes[0], panels, strict=True)):
+        _draw_curves(ax, curves, ylabel)
+        ax.set_title(f"({chr(97 + i)})", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return save_figure_atomic(fig, path)
+
+
+def plot_bar_panels(panels: list[tuple[dict[str, np.ndarray], str]], title: str, path: str | Path) -> Path:
+    """Bars of the mean +- 95% CI over seeds: each panel (label -> values (seeds,), y label)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.0), squeeze=False)
+    for i, (ax, (values, ylabel)) in enumerate(zip(axes[0], panels, strict=True)):
+        stats = [mean_and_ci95(np.asarray(v, np.float64)) for v in values.values()]
+        ax.bar(range(len(values)), [m for m, _ in stats], yerr=[c for _, c in stats], capsize=3, color="C0")
+        ax.set_xticks(range(len(values)), list(values), rotation=30, ha="right", fontsize=7)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"({chr(97 + i)})", fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title, fontsize=10)
+    return save_figure_atomic(fig, path)
+
+
+def plot_layer_bars(panels: list[tuple[dict[str, np.ndarray], str]], title: str, path: str | Path) -> Path:
+    """Grouped bars per layer: each panel (variant -> per-layer values (layers,), y label)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.0), squeeze=False)
+    for i, (ax, (values, ylabel)) in enumerate(zip(axes[0], panels, strict=True)):
+        width = 0.8 / max(len(values), 1)
+        for j, (name, per_layer) in enumerate(values.items()):
+            layers = np.arange(len(per_layer))
+            ax.bar(layers + j * width, per_layer, width, label=name)
+            ax.set_xticks(layers + 0.4 - width / 2, [f"layer {k + 1}" for k in layers], fontsize=7)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"({chr(97 + i)})", fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return save_figure_atomic(fig, path)
+
+
+def plot_heatmaps(maps: list[tuple[str, np.ndarray, list[float], list[float], float | None]], title: str,
+                  path: str | Path) -> Path:
+    """(M, eta) maps: each (panel title, values (len(M), len(eta)), M values, eta values, baseline or None)."""
+    cols = 2
+    rows = (len(maps) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.8 * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat[len(maps):]:
+        ax.axis("off")
+    for ax, (name, values, ms, etas, baseline) in zip(axes.flat, maps, strict=False):
+        image = ax.imshow(values, aspect="auto", origin="lower", cmap="viridis")
+        ax.set_xticks(range(len(etas)), [f"{e:g}" for e in etas], fontsize=7)
+        ax.set_yticks(range(len(ms)), [f"{m:g}" for m in ms], fontsize=7)
+        ax.set_xlabel("eta")
+        ax.set_ylabel("M")
+        for (r, c), v in np.ndenumerate(values):
+            ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=6, color="w")
+        base = f"; without state exp. {baseline:.3g}" if baseline is not None else ""
+        ax.set_title(name + base, fontsize=8)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.suptitle(title, fontsize=10)
     return save_figure_atomic(fig, path)

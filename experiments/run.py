@@ -28,8 +28,9 @@ from absl import app, flags
 from d2rl_jax.checkpoint import latest_checkpoint
 from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, TRAIN_PRESETS, ConfigError, HyperParams, train_preset
 from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
-from d2rl_jax.metrics import convergence_epoch, moving_average
+from d2rl_jax.metrics import moving_average
 from d2rl_jax.runner import RunResult, run_training
+from d2rl_jax.summaries import run_rows
 from d2rl_jax.timing import device_info
 from experiments.common import quiet_backend_probe
 from experiments.plots import plot_curves
@@ -62,52 +63,43 @@ _FLAG_OF_FIELD = {"max_replace_prob": "--M", "replace_rate": "--eta", "gate_thre
 
 
 def _config():
-    cfg = train_preset(FLAGS.preset)
     changes = {}
     if FLAGS.reward is not None:
         changes["reward"] = FLAGS.reward
     if FLAGS.state_exp:
         changes["state_exploration"] = True
-    if FLAGS.chunk is not None:
-        changes["chunk_epochs"] = FLAGS.chunk
-    if FLAGS.eval_every is not None:
-        changes["eval_every"] = FLAGS.eval_every
-    if FLAGS.epochs is not None:
-        changes["num_epochs"] = FLAGS.epochs
-        if FLAGS.chunk is None and FLAGS.epochs % cfg.chunk_epochs:
-            changes["chunk_epochs"] = FLAGS.epochs if FLAGS.epochs % cfg.eval_every == 0 else cfg.chunk_epochs
-    return cfg.replace(**changes)
+    cfg = train_preset(FLAGS.preset).replace(**changes)
+    return cfg.with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)
 
 
 def _summary(result: RunResult, cfg, actor: str) -> dict:
-    eval_rate = result.eval_metrics["eval_sum_rate"]  # (seeds, evals)
-    ma_rate = moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window)
-    conv = [convergence_epoch(s, cfg.convergence_tolerance) for s in ma_rate]
-    return {
+    """Means over seeds of the per-run rows, with the per-seed convergence epochs and chi rises."""
+    seeds = result.eval_metrics["eval_sum_rate"].shape[0]
+    rows = run_rows(result.epoch_metrics, result.eval_metrics, cfg, result.seconds_per_epoch / seeds)
+
+    def mean(name):
+        return float(np.mean([r[name] for r in rows]))
+
+    summary = {
         "actor": actor,
-        "seeds": int(eval_rate.shape[0]),
-        "final_eval_sum_rate": float(eval_rate[:, -1].mean()),
-        "best_eval_sum_rate": float(eval_rate.max(axis=1).mean()),
-        "final_ratio_to_optimizer": float(result.eval_metrics["eval_ratio_to_optimizer"][:, -1].mean()),
-        "final_ratio_to_bound": float(result.eval_metrics["eval_ratio_to_bound"][:, -1].mean()),
-        "final_ma_sum_rate": float(ma_rate[:, -1].mean()),
-        "convergence_epoch_per_seed": conv,
-        "convergence_epoch": float(np.mean(conv)),
+        "seeds": seeds,
+        "final_eval_sum_rate": mean("final_sum_rate"),
+        "best_eval_sum_rate": mean("best_sum_rate"),
+        "final_ratio_to_optimizer": mean("ratio_to_optimizer"),
+        "final_ratio_to_bound": mean("ratio_to_bound"),
+        "final_ma_sum_rate": mean("final_ma_sum_rate"),
+        "convergence_epoch_per_seed": [r["convergence_epoch"] for r in rows],
+        "convergence_epoch": mean("convergence_epoch"),
         "seconds_per_epoch_all_seeds": result.seconds_per_epoch,
-        "seconds_per_epoch_per_run": result.seconds_per_epoch / eval_rate.shape[0],
-        "seconds_to_convergence": float(np.mean(conv)) * result.seconds_per_epoch,
+        "seconds_per_epoch_per_run": result.seconds_per_epoch / seeds,
+        "seconds_to_convergence": mean("convergence_epoch") * result.seconds_per_epoch,
         "compile_s": None if np.isnan(result.compile_s) else result.compile_s,  # None: fully resumed
-        "nonfinite_actions": int(result.epoch_metrics["nonfinite_actions"].sum()),
-        **(_state_exploration_summary(result.epoch_metrics) if cfg.state_exploration else {}),
+        "nonfinite_actions": sum(r["nonfinite_actions"] for r in rows),
     }
-
-
-def _state_exploration_summary(metrics: dict[str, np.ndarray]) -> dict:
-    """Whether and when chi left 0, per seed (DESIGN §7: a run where it never did is not a result)."""
-    rose = metrics["chi"] > 0
-    return {"chi_rise_epoch_per_seed": [int(np.argmax(r)) if r.any() else None for r in rose],
-            "final_chi": float(metrics["chi"][:, -1].mean()),
-            "replacements": int(metrics["replacements"].sum())}
+    if cfg.state_exploration:  # DESIGN §7: a run where chi never left 0 is not a state-exploration result
+        summary.update(chi_rise_epoch_per_seed=[r["chi_rise_epoch"] for r in rows], final_chi=mean("final_chi"),
+                       replacements=sum(r["replacements"] for r in rows))
+    return summary
 
 
 def _save_metrics(path: Path, result: RunResult) -> None:

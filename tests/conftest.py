@@ -1,4 +1,7 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 # Tests run many small programs once each, so XLA's compile time dominates the suite: the CPU
 # backend's LLVM optimization level 0 cuts it by about a third on 2 cores. Semantics are the same
@@ -7,11 +10,19 @@ import os
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
-import jax
-import pytest
+# Compiled programs are also cached on disk for this test session, so that the CLI tests' subprocesses
+# (a run and its resume, a killed sweep and its resume) reuse what an earlier process compiled. The
+# directory is fresh per session and removed by the process that made it (xdist workers share it).
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="d2rl-jax-test-cache-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
-from d2rl_jax.config import env_preset
-from d2rl_jax.env import FullDuplexEnv
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+from d2rl_jax.config import env_preset  # noqa: E402
+from d2rl_jax.env import FullDuplexEnv  # noqa: E402
 
 
 @pytest.fixture(scope="session")

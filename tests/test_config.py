@@ -1,6 +1,6 @@
 import pytest
 
-from d2rl_jax.config import ConfigError, EnvConfig, HyperParams, TrainConfig, env_preset
+from d2rl_jax.config import ConfigError, EnvConfig, HyperParams, TrainConfig, env_preset, train_preset
 
 
 def test_paper_preset_sizes():
@@ -77,3 +77,13 @@ def test_state_start_step_defaults_to_the_full_chain():
     assert TrainConfig().state_start_step == TrainConfig().diffusion.num_steps
     assert TrainConfig(state_noise_step=2).state_start_step == 2
     assert TrainConfig(reward="gdm").learned_reward and not TrainConfig(reward="designed").learned_reward
+
+
+def test_schedule_overrides_keep_chunks_and_evaluations_consistent():
+    cfg = train_preset("quick")  # 1000 epochs, chunks of 250, evaluation every 50
+    assert (lambda c: (c.num_epochs, c.chunk_epochs, c.eval_every))(cfg.with_schedule(epochs=100)) == (100, 100, 50)
+    assert cfg.with_schedule(epochs=90, chunk=30).eval_every == 30  # a period longer than the chunk shrinks
+    assert cfg.with_schedule(chunk=100).eval_every == 50
+    assert cfg.with_schedule(epochs=120, chunk=40, eval_every=20).num_chunks == 3
+    with pytest.raises(ConfigError, match="num_epochs"):
+        cfg.with_schedule(epochs=75, chunk=50)

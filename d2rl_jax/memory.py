@@ -1,0 +1,147 @@
+"""How many runs fit on the devices at once: bytes per run from the config, free device memory, chunks.
+
+`run_bytes` reads the exact shapes of a run's state (replay buffer, parameters, optimizer states, the
+rest) and of one compiled chunk's metrics with `jax.eval_shape`, so nothing is allocated, and adds
+an estimate of the compiled update's working memory (gradients, Adam temporaries, activations of
+one batch through every network, P-fold for diffusion samplers). `plan_chunks` splits a run axis
+into equal chunks that fit a byte budget (the last one padded with repeated runs, so one compiled
+program serves every chunk) and whose size the devices divide (so each chunk shards evenly).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import jax
+import numpy as np
+
+from d2rl_jax.config import HyperParams, TrainConfig
+from d2rl_jax.train import TrainFns, hparams_to_arrays
+
+# Share of the free memory a plan may fill: XLA needs room for fragmentation and for buffers this
+# estimate does not see (e.g. the evaluation batch, the host transfer of metrics).
+MEMORY_FRACTION = 0.75
+
+
+def _is_key(x) -> bool:
+    return jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _nbytes(tree) -> int:
+    """Bytes of the arrays (or shape structs) in `tree`; a typed PRNG key holds 2 uint32 words."""
+    return int(sum(math.prod(x.shape) * (8 if _is_key(x) else np.dtype(x.dtype).itemsize)
+                   for x in jax.tree.leaves(tree)))
+
+
+def activation_bytes(cfg: TrainConfig, observation_size: int, action_size: int) -> int:
+    """Forward and backward activations of one update (float32): each layer's output kept for the
+    backward pass and its gradient, for the batch through the critics (twice: critic and actor
+    losses), the actor (P samples for the diffusion actor) and the optional reward net and SENPNN."""
+    B, P = cfg.batch_size, cfg.diffusion.num_steps
+    actor_steps = P if cfg.actor == "diffusion" else 1
+    widths = 2 * 2 * cfg.critic_hidden * cfg.critic_depth  # two critics, two losses
+    widths += actor_steps * (cfg.actor_hidden * cfg.actor_depth + action_size)
+    if cfg.learned_reward:
+        depth = cfg.reward_gdm_depth if cfg.reward in ("designed_gdm", "gdm") else cfg.reward_mlp_depth
+        widths += P * cfg.reward_hidden * depth
+    if cfg.state_exploration:
+        widths += cfg.senpnn_hidden * cfg.senpnn_depth + observation_size
+    return 2 * 4 * B * (widths + observation_size + action_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunBytes:
+    """Bytes one run holds on the device while it trains."""
+
+    replay_buffer: int
+    params: int
+    optimizer: int
+    other_state: int  # environments, observations, keys, moments, chi
+    metrics: int  # one compiled chunk's outputs
+    workspace: int  # estimate: gradients, Adam temporaries, activations
+
+    @property
+    def total(self) -> int:
+        return self.replay_buffer + self.params + self.optimizer + self.other_state + self.metrics + self.workspace
+
+    def to_dict(self) -> dict[str, int]:
+        return {**dataclasses.asdict(self), "total": self.total}
+
+
+def run_bytes(cfg: TrainConfig, fns: TrainFns, observation_size: int, action_size: int) -> RunBytes:
+    hp = hparams_to_arrays(HyperParams())
+    state = jax.eval_shape(fns.init, jax.random.key(0), hp)
+    metrics = jax.eval_shape(fns.run_chunk, state, hp)[1]
+    agent = state.agent
+    params = _nbytes((agent.actor_params, agent.critic_params, agent.target_actor_params,
+                      agent.target_critic_params))
+    optimizer = _nbytes((agent.actor_opt, agent.critic_opt))
+    if agent.reward is not None:
+        params += _nbytes(agent.reward.params)
+        optimizer += _nbytes(agent.reward.opt)
+    if state.explorer is not None:
+        params += _nbytes(state.explorer.params)
+        optimizer += _nbytes(state.explorer.opt)
+    buffer = _nbytes(state.buffer)
+    other = _nbytes(state) - buffer - params - optimizer
+    # Gradients and Adam's update temporaries are about two copies of the trained parameters.
+    workspace = 2 * _nbytes((agent.actor_params, agent.critic_params)) + activation_bytes(cfg, observation_size,
+                                                                                          action_size)
+    return RunBytes(replay_buffer=buffer, params=params, optimizer=optimizer, other_state=other,
+                    metrics=_nbytes(metrics), workspace=workspace)
+
+
+def free_device_bytes(devices: list | None = None) -> tuple[int, str]:
+    """Free bytes summed over `devices` and where the number came from. Accelerators report
+    `memory_stats()` (XLA's pool limit minus bytes in use); the CPU backend does not, so for it the
+    host's available memory is read from /proc/meminfo (or sysconf)."""
+    devices = jax.devices() if devices is None else devices
+    stats = [d.memory_stats() for d in devices]
+    if all(s and "bytes_limit" in s for s in stats):
+        return sum(int(s["bytes_limit"]) - int(s.get("bytes_in_use", 0)) for s in stats), "device memory_stats()"
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024, "host MemAvailable (/proc/meminfo)"
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "host free pages (sysconf)"
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkPlan:
+    num_runs: int
+    chunk_size: int  # runs per compiled program (every chunk the same: one compile)
+    num_chunks: int
+
+    @property
+    def padded_runs(self) -> int:
+        """Repeated runs filling the last chunk; their results are dropped."""
+        return self.num_chunks * self.chunk_size - self.num_runs
+
+    def chunk_runs(self, index: int) -> list[int]:
+        """The run indices of chunk `index`, padded with the last run to `chunk_size`."""
+        runs = list(range(index * self.chunk_size, min((index + 1) * self.chunk_size, self.num_runs)))
+        return runs + [self.num_runs - 1] * (self.chunk_size - len(runs))
+
+
+def plan_chunks(num_runs: int, bytes_per_run: int, budget_bytes: int, num_devices: int = 1,
+                max_chunk: int | None = None) -> ChunkPlan:
+    """Equal chunks of at most `budget_bytes // bytes_per_run` runs (and at most `max_chunk`), a
+    multiple of `num_devices` where more than one run fits per device, as few chunks as possible."""
+    if num_runs < 1 or bytes_per_run < 1 or num_devices < 1:
+        raise ValueError(f"num_runs={num_runs}, bytes_per_run={bytes_per_run}, num_devices={num_devices}: "
+                         "each must be >= 1")
+    fit = budget_bytes // bytes_per_run
+    if fit < 1:
+        raise MemoryError(f"one run needs {bytes_per_run / 2**20:.1f} MiB, more than the budget of "
+                          f"{budget_bytes / 2**20:.1f} MiB: shrink the replay buffer or the batch, or raise the budget")
+    fit = min(fit, num_runs, max_chunk or num_runs)
+    if num_devices > 1 and fit >= num_devices:
+        fit -= fit % num_devices
+    num_chunks = math.ceil(num_runs / fit)
+    size = math.ceil(num_runs / num_chunks)  # balance: no chunk much emptier than the others
+    if num_devices > 1 and fit >= num_devices:
+        size = min(fit, math.ceil(size / num_devices) * num_devices)
+    return ChunkPlan(num_runs=num_runs, chunk_size=size, num_chunks=math.ceil(num_runs / size))

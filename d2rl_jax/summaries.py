@@ -1,0 +1,78 @@
+"""Per-run result rows (DESIGN §8) from a run axis of metrics: what summary tables and figures read.
+
+Each row: final and best held-out sum rate, C/C* and C/R' at the end, the moving-average training
+sum rate (of the real environment under state exploration), the convergence epoch (MA sum rate
+within the tolerance of its final value), time per epoch and to convergence, gradient sums, and
+for state exploration when chi left 0. `select_best_points` chooses the best (M, eta) of a
+state-exploration variant from such rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from d2rl_jax.config import TrainConfig
+from d2rl_jax.metrics import convergence_epoch, moving_average
+
+
+def _updated_mean(values: np.ndarray, updated: np.ndarray) -> float:
+    """Mean over the epochs that updated the networks (the warm-up epochs report zeros)."""
+    return float(values[updated > 0].mean()) if updated.any() else float("nan")
+
+
+def run_rows(epoch_metrics: dict[str, np.ndarray], eval_metrics: dict[str, np.ndarray], cfg: TrainConfig,
+             seconds_per_epoch_per_run: float) -> list[dict]:
+    """One dict per run of the leading axis. `seconds_per_epoch_per_run`: the compiled program's wall
+    time per epoch divided by the runs it trained together (a vmapped run's share)."""
+    # Under state exploration `sum_rate` is that of the stored transitions (generated states where replaced);
+    # convergence is judged on the real environment's sum rate of the executed actions.
+    ma_rate = moving_average(epoch_metrics.get("real_sum_rate", epoch_metrics["sum_rate"]), cfg.ma_window)
+    rows = []
+    for i in range(ma_rate.shape[0]):
+        conv = convergence_epoch(ma_rate[i], cfg.convergence_tolerance)
+        updated = epoch_metrics["updated"][i]
+        row = {
+            "final_sum_rate": float(eval_metrics["eval_sum_rate"][i, -1]),
+            "best_sum_rate": float(eval_metrics["eval_sum_rate"][i].max()),
+            "ratio_to_optimizer": float(eval_metrics["eval_ratio_to_optimizer"][i, -1]),
+            "ratio_to_bound": float(eval_metrics["eval_ratio_to_bound"][i, -1]),
+            "final_ma_sum_rate": float(ma_rate[i, -1]),
+            "final_ma_reward": float(moving_average(epoch_metrics["reward"][i], cfg.ma_window)[-1]),
+            "convergence_epoch": conv,
+            "seconds_per_epoch": seconds_per_epoch_per_run,
+            "seconds_to_convergence": conv * seconds_per_epoch_per_run,
+            "nonfinite_actions": int(epoch_metrics["nonfinite_actions"][i].sum()),
+        }
+        for net in ("actor", "critic"):
+            for part in ("weight", "bias"):
+                name = f"{net}_grad_{part}_sum"
+                row[name] = _updated_mean(epoch_metrics[name][i], updated)
+        if cfg.state_exploration:
+            rose = epoch_metrics["chi"][i] > 0
+            row.update(chi_rise_epoch=int(np.argmax(rose)) if rose.any() else None,
+                       final_chi=float(epoch_metrics["chi"][i, -1]),
+                       replacements=int(epoch_metrics["replacements"][i].sum()))
+        rows.append(row)
+    return rows
+
+
+SELECTION_RULE = ("lowest mean convergence epoch over seeds (moving-average sum rate within the tolerance of its "
+                  "final value), ties to the higher mean final sum rate")
+
+
+def select_best_points(rows: list[dict]) -> tuple[dict[str, dict], str]:
+    """The best (M, eta) of each state-exploration variant with more than one point, by SELECTION_RULE."""
+    best = {}
+    for name in dict.fromkeys(r["variant"] for r in rows if int(r["state_exploration"])):
+        points: dict[tuple[float, float], list[dict]] = {}
+        for r in rows:
+            if r["variant"] == name:
+                points.setdefault((float(r["M"]), float(r["eta"])), []).append(r)
+        if len(points) < 2:
+            continue
+        scored = [(float(np.mean([r["convergence_epoch"] for r in group])),
+                   -float(np.mean([r["final_sum_rate"] for r in group])), m, eta) for (m, eta), group in points.items()]
+        conv, neg_rate, m, eta = min(scored)
+        best[name] = {"M": m, "eta": eta, "convergence_epoch": conv, "final_sum_rate": -neg_rate,
+                      "seeds": len(points[(m, eta)])}
+    return best, SELECTION_RULE

@@ -1,0 +1,148 @@
+"""The analogs of the paper's Figs. 2-9 and a reproduction table from finished sweeps.
+
+    python -m experiments.figures --from DIR[,DIR2,...] [--out DIR]
+
+Reads each DIR written by `experiments.sweep` (plan.json, summary.csv, per-chunk metrics); a
+variant found in several DIRs is taken from the first. Draws what the sweeps hold:
+
+  fig2_action_curves.png   MLP vs diffusion actor: MA sum rate, MA reward (mean +- 95% CI)   action_exp
+  fig3_action_time.png     total time to convergence, time per epoch                       action_exp
+  fig4_reward_curves.png   the five reward designs: MA sum rate, MA reward                 reward_exp / state_exp
+  fig5_reward_gradients.png  per-layer mean |dL/dW|, |dL/db| of the actor per design       reward_exp / state_exp
+  fig6_reward_time.png     time to convergence and per epoch per design                    reward_exp / state_exp
+  fig7_state_gradients.png (M, eta) maps of the actor's gradient weight and bias sums      state_exp
+  fig8_state_curves.png    each design at its best (M, eta) vs without state exploration   state_exp
+  fig9_state_time.png      time to convergence and per epoch, with and without             state_exp
+
+and DIR/reproduction.md (experiments/reproduction.py). Writes into --out (default: the first DIR).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+from d2rl_jax.config import REWARD_DESIGNS
+from d2rl_jax.io import write_text_atomic
+from experiments.common import quiet_backend_probe
+from experiments.plots import plot_bar_panels, plot_curve_panels, plot_heatmaps, plot_layer_bars
+from experiments.reproduction import best_point, reproduction_markdown
+from experiments.sweep_data import SweepData
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("from", None, "Sweep output directories, comma-separated.")
+flags.DEFINE_string("out", None, "Where figures and reproduction.md go (default: the first --from directory).")
+flags.mark_flag_as_required("from")
+
+LABELS = {"raw": "Raw R.", "designed": "Designed R.", "designed_mlp": "Designed R.+MLP",
+          "designed_gdm": "Designed+GDM R.", "gdm": "GDM R."}
+_MA = "MA sum rate (bit/s/Hz)"
+
+
+def _curve_panels(data: SweepData, entries: dict[str, tuple[str, int | None]]) -> list:
+    rates, rewards = {}, {}
+    for label, (variant, point) in entries.items():
+        epochs, rate, reward = data.ma_curves(variant, point)
+        rates[label], rewards[label] = (epochs, rate), (epochs, reward)
+    return [(rates, _MA), (rewards, "MA reward")]
+
+
+def _time_panels(data: SweepData, entries: dict[str, tuple[str, int | None]]) -> list:
+    total = {label: data.values(v, "seconds_to_convergence", p) for label, (v, p) in entries.items()}
+    per_epoch = {label: 1e3 * data.values(v, "seconds_per_epoch", p) for label, (v, p) in entries.items()}
+    return [(total, "device time to convergence (s)"), (per_epoch, "device time per epoch (ms, per-run share)")]
+
+
+def _layer_means(data: SweepData, variant: str, name: str) -> np.ndarray:
+    """Mean over the updating epochs and the runs of a per-layer gradient magnitude."""
+    epoch, _ = data.metrics(variant)
+    values, updated = epoch[name], epoch["updated"] > 0
+    return np.stack([values[i][updated[i]].mean(axis=0) for i in range(values.shape[0])]).mean(axis=0)
+
+
+def action_figures(data: SweepData, out: Path) -> list[Path]:
+    entries = {label: (v, None) for label, v in (("A. w/o GDM (MLP)", "mlp.designed"),
+                                                 ("A. w/ GDM (diffusion)", "diffusion.designed")) if data.has(v)}
+    if len(entries) < 2 or not data.has("mlp.designed"):
+        return []
+    return [plot_curve_panels(_curve_panels(data, entries), "Fig. 2 analog: action exploration",
+                              out / "fig2_action_curves.png"),
+            plot_bar_panels(_time_panels(data, entries), "Fig. 3 analog: device time, action exploration",
+                            out / "fig3_action_time.png")]
+
+
+def _designs_of(data: SweepData, suffix: str = "") -> tuple[str, list[str]]:
+    """The actor whose variants cover most reward designs (the diffusion actor on ties) and those designs."""
+    found = {a: [d for d in REWARD_DESIGNS if data.has(f"{a}.{d}{suffix}")] for a in ("diffusion", "mlp")}
+    actor = max(found, key=lambda a: len(found[a]))
+    return actor, found[actor]
+
+
+def reward_figures(data: SweepData, out: Path) -> list[Path]:
+    actor, designs = _designs_of(data)
+    if len(designs) < 2:
+        return []
+    entries = {LABELS[d]: (f"{actor}.{d}", None) for d in designs}
+    layers = [({label: _layer_means(data, v, f"actor_grad_{part}") for label, (v, _) in entries.items()},
+               f"actor mean |dL/d{'W' if part == 'weight' else 'b'}|") for part in ("weight", "bias")]
+    return [plot_curve_panels(_curve_panels(data, entries), "Fig. 4 analog: reward designs (diffusion actor)",
+                              out / "fig4_reward_curves.png"),
+            plot_layer_bars(layers, "Fig. 5 analog: gradient weight and bias per layer", out /
+                            "fig5_reward_gradients.png"),
+            plot_bar_panels(_time_panels(data, entries), "Fig. 6 analog: device time per reward design",
+                            out / "fig6_reward_time.png")]
+
+
+def state_figures(data: SweepData, out: Path) -> list[Path]:
+    actor, present = _designs_of(data, ".state")
+    designs = [d for d in present if len({r["point"] for r in data.variant_rows(f"{actor}.{d}.state")}) > 1]
+    if not designs:
+        return []
+    maps = []
+    for d in designs:
+        rows = data.variant_rows(f"{actor}.{d}.state")
+        ms, etas = sorted({r["M"] for r in rows}), sorted({r["eta"] for r in rows})
+        for part in ("weight", "bias"):
+            column = f"actor_grad_{part}_sum"
+            grid = np.full((len(ms), len(etas)), np.nan)
+            for i, m in enumerate(ms):
+                for j, e in enumerate(etas):
+                    grid[i, j] = np.mean([r[column] for r in rows if r["M"] == m and r["eta"] == e])
+            base = float(data.values(f"{actor}.{d}", column).mean()) if data.has(f"{actor}.{d}") else None
+            maps.append((f"{LABELS[d]}: {part} sum", grid, ms, etas, base))
+    paths = [plot_heatmaps(maps, "Fig. 7 analog: sum over layers of the actor's gradient weight / bias",
+                           out / "fig7_state_gradients.png")]
+    entries = {}
+    for d in REWARD_DESIGNS:
+        if data.has(f"{actor}.{d}.state"):
+            point = best_point(data, f"{actor}.{d}.state") if d in designs else None
+            entries[f"{LABELS[d]} w/ state exp."] = (f"{actor}.{d}.state", point)
+        if data.has(f"{actor}.{d}"):
+            entries[f"{LABELS[d]}"] = (f"{actor}.{d}", None)
+    paths += [plot_curve_panels(_curve_panels(data, entries), "Fig. 8 analog: best (M, eta) vs no state exploration",
+                                out / "fig8_state_curves.png"),
+              plot_bar_panels(_time_panels(data, entries), "Fig. 9 analog: device time with / without state exp.",
+                              out / "fig9_state_time.png")]
+    return paths
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    quiet_backend_probe()
+    try:
+        data = SweepData([Path(d) for d in getattr(FLAGS, "from")])
+    except (FileNotFoundError, ValueError) as err:
+        raise app.UsageError(f"--from: {err}") from None
+    if not data.rows:
+        raise app.UsageError("--from: the sweeps hold no finished run yet")
+    out = Path(FLAGS.out or getattr(FLAGS, "from")[0])
+    paths = action_figures(data, out) + reward_figures(data, out) + state_figures(data, out)
+    paths.append(write_text_atomic(out / "reproduction.md", reproduction_markdown(data)))
+    print("\n".join(f"wrote {p}" for p in paths), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

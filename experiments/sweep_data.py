@@ -1,0 +1,88 @@
+"""Reading finished sweeps back: the rows of summary.csv, the variants' configs, their metric arrays."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from d2rl_jax.metrics import moving_average
+from d2rl_jax.sweep import load_metrics
+
+
+def _number(text: str):
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+class SweepData:
+    """One or more sweep directories read as one table of runs; a variant in several is taken from the first."""
+
+    def __init__(self, dirs: list[Path]):
+        self.dirs = [Path(d) for d in dirs]
+        self.rows: list[dict] = []
+        self.configs: dict[str, dict] = {}
+        self._dir_of: dict[str, Path] = {}
+        self.plans: list[dict] = []
+        for d in self.dirs:
+            for name in ("plan.json", "summary.csv"):
+                if not (d / name).exists():
+                    raise FileNotFoundError(f"{d / name} is missing: is {d} the output directory of a sweep?")
+            plan = json.loads((d / "plan.json").read_text())
+            self.plans.append(plan)
+            own = [v["name"] for v in plan["variants"] if v["name"] not in self._dir_of]
+            for v in plan["variants"]:
+                if v["name"] in own:
+                    self._dir_of[v["name"]] = d
+                    self.configs[v["name"]] = v["config"]
+            with open(d / "summary.csv", newline="") as f:
+                self.rows += [row for row in ({k: _number(v) for k, v in r.items()} for r in csv.DictReader(f))
+                              if row["variant"] in own]
+
+    def has(self, variant: str) -> bool:
+        return any(r["variant"] == variant for r in self.rows)
+
+    def variant_rows(self, variant: str, point: int | None = None) -> list[dict]:
+        return [r for r in self.rows if r["variant"] == variant and (point is None or r["point"] == point)]
+
+    def values(self, variant: str, column: str, point: int | None = None) -> np.ndarray:
+        """One value per run (seed) of `variant` (at `point`)."""
+        return np.asarray([r[column] for r in self.variant_rows(variant, point)], np.float64)
+
+    def metrics(self, variant: str, point: int | None = None) -> tuple[dict, dict]:
+        """(epoch metrics, eval metrics), each (runs, ...), of `variant`'s finished runs (at `point`)."""
+        epoch, evals = load_metrics(self._dir_of[variant], variant)
+        if point is None:
+            return epoch, evals
+        runs = sorted(r["run"] for r in self.variant_rows(variant, point))
+        all_runs = sorted(r["run"] for r in self.variant_rows(variant))
+        index = [all_runs.index(r) for r in runs]
+        return {k: v[index] for k, v in epoch.items()}, {k: v[index] for k, v in evals.items()}
+
+    def ma_curves(self, variant: str, point: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(epochs, MA sum rate (runs, E), MA reward (runs, E)). Under state exploration the sum rate is that
+        of the real environment, not of the generated states the agent was shown."""
+        epoch, _ = self.metrics(variant, point)
+        window = self.configs[variant]["ma_window"]
+        rate = epoch.get("real_sum_rate", epoch["sum_rate"])
+        epochs = np.arange(1, rate.shape[1] + 1)
+        return epochs, moving_average(rate, window), moving_average(epoch["reward"], window)
+
+    @property
+    def epochs(self) -> int:
+        return int(self.plans[0]["base_config"]["num_epochs"])
+
+    @property
+    def device(self) -> str:
+        timing = self.dirs[0] / "timing.json"
+        if timing.exists():
+            info = json.loads(timing.read_text()).get("device", {})
+            return f"{info.get('device_kind', '?')} (jax {info.get('jax_version', '?')})"
+        return "unknown (no timing.json)"

@@ -1,0 +1,44 @@
+"""Per-run result rows from synthetic metrics: convergence on the real sum rate, warm-up excluded."""
+
+import numpy as np
+import pytest
+
+from d2rl_jax.config import train_preset
+from d2rl_jax.summaries import run_rows
+
+
+def _metrics(runs=2, epochs=200, state_exploration=False):
+    rng = np.random.default_rng(0)
+    flat = 1.0 + 0.001 * rng.standard_normal((runs, epochs))
+    epoch = {"sum_rate": flat.copy(), "reward": flat - 2.0, "updated": np.ones((runs, epochs)),
+             "nonfinite_actions": np.zeros((runs, epochs))}
+    epoch["updated"][:, :10] = 0  # warm-up: no update, zero gradients reported
+    for net in ("actor", "critic"):
+        for part in ("weight", "bias"):
+            epoch[f"{net}_grad_{part}_sum"] = np.where(epoch["updated"] > 0, 2.0, 0.0)
+    if state_exploration:
+        epoch["real_sum_rate"] = flat.copy()
+        epoch["sum_rate"][:, 150:] += 2.0  # generated states with inflated channels from epoch 150 on
+        epoch["chi"] = np.where(np.arange(epochs) >= 150, 0.4, 0.0) * np.ones((runs, 1))
+        epoch["replacements"] = np.ones((runs, epochs))
+    evals = {"eval_sum_rate": np.array([[0.5, 0.7], [0.6, 0.4]]), "eval_ratio_to_optimizer": np.full((runs, 2), 0.1),
+             "eval_ratio_to_bound": np.full((runs, 2), 0.05)}
+    return epoch, evals
+
+
+def test_rows_take_last_and_best_evaluations_and_skip_warm_up_gradients():
+    epoch, evals = _metrics()
+    rows = run_rows(epoch, evals, train_preset("small"), seconds_per_epoch_per_run=0.01)
+    assert [r["final_sum_rate"] for r in rows] == [0.7, 0.4] and [r["best_sum_rate"] for r in rows] == [0.7, 0.6]
+    assert all(r["actor_grad_weight_sum"] == 2.0 for r in rows)  # the warm-up's zeros are not averaged in
+    assert rows[0]["seconds_to_convergence"] == pytest.approx(rows[0]["convergence_epoch"] * 0.01)
+
+
+def test_state_exploration_converges_on_the_real_sum_rate():
+    epoch, evals = _metrics(state_exploration=True)
+    cfg = train_preset("small").replace(state_exploration=True)
+    rows = run_rows(epoch, evals, cfg, seconds_per_epoch_per_run=0.01)
+    # The stored sum rate jumps at epoch 150 (it would put convergence after 150); the real one is flat.
+    assert all(r["convergence_epoch"] < 150 for r in rows)
+    assert all(r["final_ma_sum_rate"] == pytest.approx(1.0, abs=0.01) for r in rows)
+    assert [r["chi_rise_epoch"] for r in rows] == [150, 150] and rows[0]["final_chi"] == 0.4

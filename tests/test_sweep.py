@@ -1,0 +1,183 @@
+"""Sweeps: grids, the memory planner, chunked = unchunked, resume after a kill, figures and reproduction.md."""
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from d2rl_jax.config import ConfigError
+from d2rl_jax.env import FullDuplexEnv
+from d2rl_jax.grids import STATE_EXP_DESIGNS, make_grid, sweep_config
+from d2rl_jax.memory import plan_chunks, run_bytes
+from d2rl_jax.summaries import select_best_points
+from d2rl_jax.sweep import load_metrics, plan_sweep, run_sweep
+
+# Columns that measure wall time: they differ between two runs of the same sweep.
+TIMING = {"seconds_per_epoch", "seconds_to_convergence", "chunk_train_s", "steady_chunk_s_per_epoch", "compile_s"}
+TINY = dict(epochs=20, chunk=10)
+# The CLI form of the reference sweeps below: 2 variants x 2 seeds, one run per chunk (4 chunks).
+CLI_ARGS = ("--grid", "reward_exp", "--preset", "small", "--actor", "mlp", "--designs", "raw,designed",
+            "--seeds", "2", "--epochs", "20", "--chunk", "10", "--max_chunk", "1")
+
+
+def test_grids_are_the_papers():
+    state = make_grid("state_exp")
+    sweeps = [v for v in state if v.state_exploration and v.reward != "raw"]
+    assert [v.reward for v in sweeps] == list(STATE_EXP_DESIGNS)
+    assert all(len(v.points) == 30 for v in sweeps)  # M in 0.1..1.0 x eta in {0.001, 0.01, 0.1}
+    assert {(p.max_replace_prob, p.replace_rate) for p in sweeps[0].points} == {
+        (m / 10, e) for m in range(1, 11) for e in (0.001, 0.01, 0.1)}
+    assert {v.name for v in state if not v.state_exploration} == {
+        f"diffusion.{d}" for d in (*STATE_EXP_DESIGNS, "raw")}  # the baselines
+    assert [v.name for v in make_grid("action_exp")] == ["mlp.designed", "diffusion.designed"]
+    assert len(make_grid("reward_exp")) == 5
+    narrowed = make_grid("state_exp", M=[0.1, 0.5], eta=[0.01], designs=["gdm"], baselines=False)
+    assert [(v.name, len(v.points)) for v in narrowed] == [("diffusion.gdm.state", 2)]
+    for kwargs, field in (({"M": [1.5]}, "--M"), ({"eta": []}, "--eta"), ({"designs": ["learned"]}, "--designs")):
+        with pytest.raises(ConfigError, match=field):
+            make_grid("state_exp", **kwargs)
+
+
+def test_planner_fits_three_runs_in_three_and_a_half_runs_of_memory():
+    x = 123_456_789
+    plan = plan_chunks(10, x, int(3.5 * x))
+    assert (plan.chunk_size, plan.num_chunks, plan.padded_runs) == (3, 4, 2)
+    assert plan.chunk_runs(0) == [0, 1, 2] and plan.chunk_runs(3) == [9, 9, 9]  # padded with the last run
+    assert plan_chunks(9, x, int(3.5 * x)).padded_runs == 0
+    assert plan_chunks(10, x, 100 * x).chunk_size == 10  # all fit: one chunk
+    assert plan_chunks(6, x, 100 * x, num_devices=4).chunk_size == 4  # a multiple of the devices
+    with pytest.raises(MemoryError, match="MiB"):
+        plan_chunks(3, x, x - 1)
+
+
+@pytest.fixture(scope="module")
+def tiny_plan():
+    cfg, hp = sweep_config("small", **TINY)
+    return cfg, make_grid("reward_exp", hp, actors=["mlp"], designs=["raw", "designed"])
+
+
+def test_bytes_per_run_count_the_replay_buffer_exactly(tiny_plan):
+    cfg, variants = tiny_plan
+    plan = plan_sweep("reward_exp", variants[1:], cfg, [0], budget_bytes=2**30)
+    env = FullDuplexEnv(cfg.env)
+    nbytes = run_bytes(cfg, plan.variants[0].fns, env.observation_size, env.action_size)
+    # obs + action + reward + done per row, float32, plus the buffer's position and size counters
+    row = 4 * (env.observation_size + env.action_size + 2)
+    assert cfg.buffer_size * row <= nbytes.replay_buffer <= cfg.buffer_size * row + 64
+    assert 2 * nbytes.params <= nbytes.optimizer <= 2 * nbytes.params + 1024  # Adam's two moments
+    assert nbytes.total > nbytes.replay_buffer + nbytes.params + nbytes.optimizer
+
+
+@pytest.fixture(scope="module")
+def reference_sweeps(tiny_plan, tmp_path_factory):
+    """The tiny sweep run one run per chunk (as the CLI test below runs it) and as one chunk per variant."""
+    cfg, variants = tiny_plan
+    root = tmp_path_factory.mktemp("reference")
+    chunked = plan_sweep("reward_exp", variants, cfg, [0, 1], budget_bytes=2**30, max_chunk=1)
+    whole = plan_sweep("reward_exp", variants, cfg, [0, 1], budget_bytes=2**30)
+    assert [(v.chunks.chunk_size, v.chunks.num_chunks) for v in chunked.variants] == [(1, 2), (1, 2)]
+    assert [(v.chunks.chunk_size, v.chunks.num_chunks) for v in whole.variants] == [(2, 1), (2, 1)]
+    rows = run_sweep(chunked, root / "chunked", progress=None, checkpoints=False)
+    run_sweep(whole, root / "whole", progress=None, checkpoints=False)
+    return root, whole, rows
+
+
+def test_chunked_execution_equals_one_chunk(reference_sweeps):
+    root, whole, rows = reference_sweeps
+    assert [(r["variant"], r["seed"]) for r in rows] == [("mlp.raw", 0), ("mlp.raw", 1), ("mlp.designed", 0),
+                                                         ("mlp.designed", 1)]
+    _assert_rows_close(_csv(root / "chunked" / "summary.csv", drop=("chunk",)),
+                       _csv(root / "whole" / "summary.csv", drop=("chunk",)))
+    for variant in ("mlp.raw", "mlp.designed"):
+        (ep_c, ev_c), (ep_w, ev_w) = (load_metrics(root / d, variant) for d in ("chunked", "whole"))
+        for name in ep_w:
+            np.testing.assert_allclose(ep_c[name], ep_w[name], rtol=1e-4, atol=1e-5, err_msg=name)
+        for name in ev_w:
+            np.testing.assert_allclose(ev_c[name], ev_w[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    with pytest.raises(FileExistsError, match="resume"):
+        run_sweep(whole, root / "whole", progress=None)
+
+
+def _assert_rows_close(rows, expected):
+    """Equal rows; numbers to float32 round-off (a vmapped program may order a reduction differently)."""
+    assert len(rows) == len(expected) and [list(r) for r in rows] == [list(r) for r in expected]
+    for row, want in zip(rows, expected, strict=True):
+        for key, value in row.items():
+            try:
+                assert float(value) == pytest.approx(float(want[key]), rel=1e-4, abs=1e-6), (key, row, want)
+            except ValueError:
+                assert value == want[key], (key, row, want)
+
+
+def _csv(path, drop=()):
+    """Rows without the wall-time columns (and `drop`): what two runs of one sweep must share."""
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if k not in TIMING and k not in drop and k != "chunk_runs"}
+                for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def resumed_sweep(tmp_path_factory):
+    """The CLI sweep killed (SIGKILL) after its first chunk, then resumed."""
+    out = tmp_path_factory.mktemp("resume") / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.sweep", *CLI_ARGS, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    first = out / "mlp.raw" / "chunk_000.json"
+    deadline = time.monotonic() + 240
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_at_kill = len(list(out.glob("*/chunk_*.json")))
+    resumed = subprocess.run([sys.executable, "-m", "experiments.sweep", *CLI_ARGS, "--out", str(out), "--resume"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return out, finished_at_kill, resumed.stdout
+
+
+def test_resume_after_a_kill_loses_no_run(resumed_sweep, reference_sweeps):
+    out, finished_at_kill, stdout = resumed_sweep
+    assert 1 <= finished_at_kill < 4  # killed mid-way: some chunks done, some not
+    assert "finished earlier: skipped" in stdout
+    rows = _csv(out / "summary.csv")
+    assert len(rows) == 4
+    _assert_rows_close(rows, _csv(reference_sweeps[0] / "chunked" / "summary.csv"))  # the uninterrupted sweep's
+    for row in rows:
+        values = [float(v) for k, v in row.items() if k not in ("variant", "actor", "reward", "chi_rise_epoch",
+                                                                "final_chi", "replacements")]
+        assert all(math.isfinite(v) for v in values), row
+    assert not list(out.glob("*/*.ckpt")) and not list(out.glob("**/.*.tmp*"))  # checkpoints of done chunks go
+
+
+def test_figures_and_reproduction_from_a_tiny_sweep(resumed_sweep, tmp_path):
+    out = resumed_sweep[0]
+    proc = subprocess.run([sys.executable, "-m", "experiments.figures", "--from", str(out), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("fig4_reward_curves.png", "fig5_reward_gradients.png", "fig6_reward_time.png", "reproduction.md"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    table = (tmp_path / "reproduction.md").read_text()
+    assert "Fig. 6(a)" in table and "not measured" in table and "-58%" in table
+
+
+def test_best_point_selection_prefers_early_convergence_then_rate():
+    rows = [{"variant": "v.state", "state_exploration": 1, "M": m, "eta": 0.01, "convergence_epoch": c,
+             "final_sum_rate": r} for m, c, r in ((0.1, 50, 1.0), (0.1, 70, 1.0), (0.5, 40, 1.0), (0.5, 80, 2.0),
+                                                  (0.9, 60, 0.5), (0.9, 60, 3.0))]
+    best, rule = select_best_points(rows)
+    assert best["v.state"]["M"] == 0.9 and best["v.state"]["convergence_epoch"] == 60  # tie at 60: higher rate
+    assert "convergence epoch" in rule
+
+
+def test_sweep_cli_rejects_a_bad_grid_value_before_writing(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "experiments.sweep", "--preset", "small", "--grid", "state_exp",
+                           "--M", "0.5,2", "--out", str(tmp_path / "never")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0 and "--M=(0.5, 2.0) is invalid" in proc.stderr, proc.stderr[-500:]
+    assert not (tmp_path / "never").exists()
