@@ -169,7 +169,8 @@ def run_training(
         state, (epoch_metrics, eval_metrics) = compiled(state, hp)
         jax.block_until_ready((state, epoch_metrics))
         chunk_seconds.append(time.perf_counter() - t0)
-        parts.append({"epoch": _to_host(epoch_metrics), "eval": _to_host(eval_metrics)})
+        epoch_metrics, eval_metrics = _to_host((epoch_metrics, eval_metrics))
+        parts.append({"epoch": epoch_metrics, "eval": eval_metrics})
         parts = [{"epoch": _concat([p["epoch"] for p in parts]), "eval": _concat([p["eval"] for p in parts])}]
         if checkpointer is not None:
             checkpointer.save(index + 1, state, {**parts[0], "chunk_seconds": np.asarray(chunk_seconds)})
