@@ -66,3 +66,24 @@ def mean_and_ci95(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]
     if n < 2:
         return mean, np.zeros_like(mean)
     return mean, 1.96 * x.std(axis=axis, ddof=1) / np.sqrt(n)
+
+
+def recovery_epoch(series: np.ndarray, target: float, start: int, tolerance: float = 0.02) -> int | None:
+    """Epochs after `start` (a drift) until `series` reaches (1 - tolerance) x `target` and stays there to
+    the end: 0 if it never drops below, None if it has not recovered by the last epoch. `target` > 0 (a
+    sum rate: a from-scratch policy's on the new environment, or C* there)."""
+    after = np.asarray(series, np.float64)[start:]
+    below = np.flatnonzero(after < (1.0 - tolerance) * target)
+    if below.size == 0:
+        return 0
+    recovered = int(below[-1]) + 1
+    return None if recovered >= after.size else recovered
+
+
+def recovery_loss(series: np.ndarray, reference: np.ndarray | float, start: int, stop: int | None = None) -> float:
+    """The sum rate lost while recovering: the area between `reference` (a curve or a level) and
+    `series` where the series lies below, over epochs [start, stop) (bit/s/Hz x epochs)."""
+    series = np.asarray(series, np.float64)
+    reference = np.broadcast_to(np.asarray(reference, np.float64), series.shape)
+    stop = series.shape[-1] if stop is None else stop
+    return float(np.maximum(reference[..., start:stop] - series[..., start:stop], 0.0).sum(axis=-1))
