@@ -350,6 +350,7 @@ class TrainConfig:
 # measures the curve; docs/design-notes.md has the table for longer runs.
 PAPER_GATE_THRESHOLD = 5e-4
 GATE_THRESHOLD = 14.0
+NEVER_DRIFT = float(2**30)  # a drift epoch no run reaches (exact in float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,12 +373,16 @@ class HyperParams:
     max_replace_prob: float = 0.4  # M
     replace_rate: float = 0.01  # eta
     gate_threshold: float = GATE_THRESHOLD  # T (see GATE_THRESHOLD)
+    # Environment drift (d2rl_jax.drift): the first epoch played in the drifted environment.
+    drift_epoch: float = NEVER_DRIFT
 
     def __post_init__(self) -> None:
         name = type(self).__name__
         for f in ("actor_lr", "critic_lr", "reward_lr", "senpnn_lr"):
             _positive_float(name, f, getattr(self, f))
         _require(_finite(self.gate_threshold), f"{name}.gate_threshold", self.gate_threshold, "must be finite")
+        _require(_finite(self.drift_epoch) and 0 <= self.drift_epoch <= NEVER_DRIFT, f"{name}.drift_epoch",
+                 self.drift_epoch, f"must be in [0, {NEVER_DRIFT:.0f}] (NEVER_DRIFT: no drift)")
         for f, lo, hi in (("weight_decay", 0.0, math.inf), ("tau", 0.0, 1.0), ("gamma", 0.0, 1.0),
                           ("epsilon", 0.0, 1.0), ("noise_std", 0.0, math.inf), ("kappa", 0.0, math.inf),
                           ("reward_l2", 0.0, math.inf), ("max_replace_prob", 0.0, 1.0),

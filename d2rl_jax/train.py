@@ -27,6 +27,7 @@ from flax import struct
 from d2rl_jax import references
 from d2rl_jax.agents import DoubleCritic, RewardModel, RewardState, actor_loss, critic_loss, explore, make_actor
 from d2rl_jax.config import HyperParams, TrainConfig
+from d2rl_jax.drift import params_at
 from d2rl_jax.env import Channels, EnvParams, EnvState, FullDuplexEnv
 from d2rl_jax.metrics import layer_gradient_magnitudes, layer_names
 from d2rl_jax.optim import apply_gradients, init_optimizer
@@ -88,17 +89,23 @@ class TrainFns(NamedTuple):
     compiled: dict  # executables of the host driver, keyed by input shapes (see runner)
 
 
+def _references(channels: Channels, env_params, cfg: TrainConfig) -> tuple[jax.Array, jax.Array]:
+    """C* (optimizer) and R' (bound) of held-out channels under `env_params`."""
+    key_opt = jax.random.split(jax.random.key(cfg.eval_seed))[1]
+    optimum = jax.jit(functools.partial(references.optimizer_rates, num_restarts=cfg.optimizer_restarts,
+                                        num_steps=cfg.optimizer_steps))(channels, env_params, key_opt)
+    return optimum, jax.jit(references.bound_rates)(channels, env_params)
+
+
 def make_eval_batch(env, env_params, cfg: TrainConfig) -> EvalBatch:
     """The held-out batch; C* and R' exist for the wireless environment only (NaN for probes)."""
-    key_drop, key_opt = jax.random.split(jax.random.key(cfg.eval_seed))
+    key_drop = jax.random.split(jax.random.key(cfg.eval_seed))[0]
     obs, channels = jax.jit(references.sample_drops, static_argnums=(0, 3))(env, env_params, key_drop,
                                                                              cfg.eval_states)
     if not isinstance(env, FullDuplexEnv):
         nan = jnp.full((cfg.eval_states,), jnp.nan)
         return EvalBatch(obs=obs, channels=channels, optimum=nan, bound=nan)
-    optimum = jax.jit(functools.partial(references.optimizer_rates, num_restarts=cfg.optimizer_restarts,
-                                        num_steps=cfg.optimizer_steps))(channels, env_params, key_opt)
-    bound = jax.jit(references.bound_rates)(channels, env_params)
+    optimum, bound = _references(channels, env_params, cfg)
     return EvalBatch(obs=obs, channels=channels, optimum=optimum, bound=bound)
 
 
@@ -124,9 +131,13 @@ def _default_normalizer(env_cfg, num_samples: int) -> StateNormalizer:
 _STREAM_REWARD, _STREAM_STATES, _STREAM_NETS = 3, 5, 7
 
 
-def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None) -> TrainFns:
+def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
+               drift_params: EnvParams | None = None) -> TrainFns:
     """`env` defaults to the wireless `FullDuplexEnv(cfg.env)`; any env with its contract works
-    (e.g. `d2rl_jax.env.probe.ProbeEnv`, which ignores cfg.env)."""
+    (e.g. `d2rl_jax.env.probe.ProbeEnv`, which ignores cfg.env). With `drift_params` (the wireless
+    env only; `d2rl_jax.drift`), the environment plays `drift_params` from epoch `hp["drift_epoch"]`
+    on (traced) and the held-out evaluation uses the parameters of the epoch it precedes, with C*
+    and R' recomputed for them."""
     shared = env is None and env_params is None  # default wireless env: share the fixed batches in-process
     env = FullDuplexEnv(cfg.env) if env is None else env
     env_params = env.default_params if env_params is None else env_params
@@ -143,6 +154,14 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None) 
     T, B = cfg.num_envs, cfg.batch_size
     eval_batch = (_default_eval_batch(cfg.env, cfg.eval_states, cfg.eval_seed, cfg.optimizer_restarts,
                                       cfg.optimizer_steps) if shared else make_eval_batch(env, env_params, cfg))
+    if drift_params is not None:
+        if not isinstance(env, FullDuplexEnv):
+            raise ValueError("drift_params apply to the wireless FullDuplexEnv only")
+        # Drift leaves the channels (and so the held-out states) as they are; C* and R' move with it.
+        drifted_refs = _references(eval_batch.channels, drift_params, cfg)
+
+    def params_at_epoch(epoch: jax.Array, hp: HParams) -> EnvParams:
+        return env_params if drift_params is None else params_at(epoch, hp["drift_epoch"], env_params, drift_params)
 
     def transition(obs, action, reward, done, next_obs, designed, replaced):
         item = {"obs": obs, "action": action, "reward": reward, "done": done.astype(jnp.float32)}
@@ -232,17 +251,18 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None) 
     def epoch_step(state: RunState, hp: HParams) -> tuple[RunState, dict[str, jax.Array]]:
         key, key_act, key_explore, key_env, key_update = jax.random.split(state.key, 5)
         obs, explorer_state, metrics = state.obs, state.explorer, {}
+        params = params_at_epoch(state.epoch, hp)  # drifted from hp['drift_epoch'] on, when configured
         if explorer is not None:  # Algorithm 1: the agent sees s^ instead of s with probability chi
             obs, replaced, explorer_state, metrics = explorer.substitute(
                 explorer_state, jax.random.fold_in(state.key, _STREAM_STATES), state.obs, state.epoch, hp)
         actions = actor.act(state.agent.actor_params, key_act, obs)
         executed = explore(cfg.exploration, key_explore, actions, hp["epsilon"], hp["noise_std"])
         next_obs, env_state, info, done, extra = jax.vmap(env.step, (0, 0, 0, None))(
-            jax.random.split(key_env, T), state.env_state, executed, env_params)
+            jax.random.split(key_env, T), state.env_state, executed, params)
         if explorer is not None:  # a replaced state's C and R' come from its own (generated) channels
             metrics["real_sum_rate"] = info.sum_rate.mean()
-            channels = jax.vmap(env.channels_from_observation, (0, None))(obs, env_params)
-            generated_info, _ = jax.vmap(env.evaluate, (0, 0, None))(channels, executed, env_params)
+            channels = jax.vmap(env.channels_from_observation, (0, None))(obs, params)
+            generated_info, _ = jax.vmap(env.evaluate, (0, 0, None))(channels, executed, params)
             info = jax.tree.map(lambda g, r: jnp.where(replaced.reshape((T,) + (1,) * (r.ndim - 1)), g, r),
                                 generated_info, info)
         else:
@@ -258,20 +278,31 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None) 
             buffer, key_update, hp)
         metrics = {"sum_rate": info.sum_rate.mean(), "reward": reward.mean(), "upper_bound": info.upper_bound.mean(),
                    "nonfinite_actions": extra["nonfinite_action"].sum(), **metrics, **update_metrics}
+        if drift_params is not None:
+            metrics["drifted"] = (state.epoch >= hp["drift_epoch"]).astype(jnp.float32)
         return RunState(agent, buffer, env_state, next_obs, key, state.epoch + 1, explorer_state), metrics
 
-    def evaluate(actor_params, key: jax.Array) -> dict[str, jax.Array]:
-        """Policy sum rate without exploration on the held-out batch, and its ratios to C* and R'."""
+    def evaluate(actor_params, key: jax.Array, epoch: jax.Array | None = None,
+                 hp: HParams | None = None) -> dict[str, jax.Array]:
+        """Policy sum rate without exploration on the held-out batch, and its ratios to C* and R'. With a
+        drift configured and `epoch`, `hp` given: in the environment of `epoch` (the next to be played, so
+        right after a drift the old policy meets the new environment), against that environment's C*."""
+        drifted = drift_params is not None and epoch is not None
+        params = params_at_epoch(epoch, hp) if drifted else env_params
         actions = actor.act(actor_params, key, eval_batch.obs)
-        info, _ = jax.vmap(env.evaluate, (0, 0, None))(eval_batch.channels, actions, env_params)
+        info, _ = jax.vmap(env.evaluate, (0, 0, None))(eval_batch.channels, actions, params)
         rate = info.sum_rate.mean()
-        return {"eval_sum_rate": rate, "eval_ratio_to_optimizer": rate / eval_batch.optimum.mean(),
-                "eval_ratio_to_bound": rate / eval_batch.bound.mean()}
+        optimum, bound = eval_batch.optimum.mean(), eval_batch.bound.mean()
+        if drifted:
+            after = epoch >= hp["drift_epoch"]
+            optimum = jnp.where(after, drifted_refs[0].mean(), optimum)
+            bound = jnp.where(after, drifted_refs[1].mean(), bound)
+        return {"eval_sum_rate": rate, "eval_ratio_to_optimizer": rate / optimum, "eval_ratio_to_bound": rate / bound}
 
     def run_chunk(state: RunState, hp: HParams):
         def period(state, _):
             state, epoch_metrics = jax.lax.scan(lambda s, _: epoch_step(s, hp), state, None, length=cfg.eval_every)
-            eval_metrics = evaluate(state.agent.actor_params, jax.random.fold_in(state.key, 1))
+            eval_metrics = evaluate(state.agent.actor_params, jax.random.fold_in(state.key, 1), state.epoch, hp)
             return state, (epoch_metrics, {**eval_metrics, "eval_epoch": state.epoch})
 
         periods = cfg.chunk_epochs // cfg.eval_every

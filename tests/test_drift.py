@@ -5,10 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from d2rl_jax.config import ConfigError, env_preset
+from d2rl_jax.config import ConfigError, HyperParams, env_preset, train_preset
 from d2rl_jax.drift import DriftScenario, drifted_params, params_at
 from d2rl_jax.env.params import make_env_params
 from d2rl_jax.metrics import recovery_epoch, recovery_loss
+from d2rl_jax.train import make_train, stack_hparams
 
 
 @pytest.mark.parametrize("scenario", [DriftScenario("clutter_move"), DriftScenario("noise", noise_rise_db=10.0)])
@@ -60,3 +61,27 @@ def test_recovery_metrics_on_a_known_curve():
     assert recovery_epoch(np.concatenate([np.ones(10), ramp]), target=1.0, start=10) is None
     curve_reference = np.full(30, 2.0)
     assert recovery_loss(series, curve_reference, start=10, stop=20) == pytest.approx(10.0 + 2.75)
+
+
+def test_training_plays_the_drifted_environment_from_the_drift_epoch(small_env):
+    env, before = small_env
+    cfg = train_preset("small").replace(actor="mlp", num_epochs=40, chunk_epochs=40, eval_every=10)
+    after = drifted_params(env.cfg, DriftScenario("noise", noise_rise_db=10.0))
+    hp = stack_hparams([HyperParams(drift_epoch=20.0), HyperParams()])  # run 1 never drifts
+    keys = jnp.stack([jax.random.key(0)] * 2)
+    plain, drifting = make_train(cfg, env, before), make_train(cfg, env, before, drift_params=after)
+    _, (ref_epoch, ref_eval) = jax.jit(jax.vmap(plain.train))(keys, hp)
+    _, (epoch, evals) = jax.jit(jax.vmap(drifting.train))(keys, hp)
+    np.testing.assert_array_equal(epoch["drifted"][0], np.arange(40) >= 20)
+    assert not epoch["drifted"][1].any()
+    for name in ("sum_rate", "upper_bound", "critic_loss"):  # the same until the drift (another program:
+        # round-off only), then not
+        np.testing.assert_allclose(epoch[name][:, :20], ref_epoch[name][:, :20], rtol=1e-4, err_msg=name)
+        np.testing.assert_allclose(epoch[name][1], ref_epoch[name][1], rtol=1e-4, err_msg=name)
+    # 10 dB more noise: every later epoch's interference-free bound R' is lower than without the drift
+    assert (epoch["upper_bound"][0, 20:] < ref_epoch["upper_bound"][0, 20:]).all()
+    # evaluations at epochs 10, 20, 30, 40: from 20 on in the drifted env, against its own C*
+    np.testing.assert_allclose(evals["eval_sum_rate"][0, :1], ref_eval["eval_sum_rate"][0, :1], rtol=1e-4)
+    assert (evals["eval_sum_rate"][0, 1:] < ref_eval["eval_sum_rate"][0, 1:]).all()
+    assert (evals["eval_ratio_to_optimizer"][0, 1:] != evals["eval_sum_rate"][0, 1:]
+            / drifting.eval_batch.optimum.mean()).all()
