@@ -1,4 +1,4 @@
-"""Train DDPG (double critic) with MLP and/or diffusion actors: seeds vmapped in one program.
+r"""Train DDPG (double critic) with MLP and/or diffusion actors: seeds vmapped in one program.
 
     python -m experiments.run --preset quick --actor mlp,diffusion --reward designed \
         --epochs 1000 --seeds 2 --out runs/quick [--resume]

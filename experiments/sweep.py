@@ -1,7 +1,7 @@
-"""Sweep a named grid: every variant one compiled program over its runs (points x seeds), memory-planned.
+r"""Sweep a named grid: every variant one compiled program over its runs (points x seeds), memory-planned.
 
     python -m experiments.sweep --grid state_exp|reward_exp|action_exp [--seeds S] [--epochs N] \
-        [--preset quick|paper] [--out DIR] [--resume] [--M 0.1,0.5 --eta 0.01] [--designs gdm,raw]
+        [--preset quick|paper|small] [--out DIR] [--resume] [--M 0.1,0.5 --eta 0.01] [--designs gdm,raw]
 
 Grids (d2rl_jax/grids.py): action_exp (MLP vs diffusion actor, Figs. 2-3), reward_exp (five reward
 designs, Figs. 4-6), state_exp (M x eta for each learned/designed reward with state exploration,
@@ -33,7 +33,7 @@ from experiments.common import quiet_backend_probe
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("grid", None, list(GRIDS), "Named grid (d2rl_jax/grids.py).")
-flags.DEFINE_enum("preset", "quick", list(SWEEP_PRESETS), "Sweep preset (sizes and epochs, d2rl_jax/sweep.py).")
+flags.DEFINE_enum("preset", "quick", list(SWEEP_PRESETS), "Sweep preset (sizes and epochs, d2rl_jax/grids.py).")
 flags.DEFINE_integer("seeds", 2, "Seeds per grid point.", lower_bound=1)
 flags.DEFINE_integer("seed_offset", 0, "First seed.")
 flags.DEFINE_integer("epochs", None, "Epochs per run (default: the preset's); a multiple of --chunk.", lower_bound=1)
