@@ -318,10 +318,10 @@ class TrainConfig:
 
     def with_schedule(self, epochs: int | None = None, chunk: int | None = None,
                       eval_every: int | None = None) -> TrainConfig:
-        """Epochs, epochs per compiled chunk, evaluation period, each optional (the CLIs' flags). A chunk
-        length that no longer divides the epochs follows them: one chunk of all epochs when the evaluation
-        period divides them (else validation names the mismatch). An evaluation period longer than a given
-        chunk shrinks to it."""
+        """Epochs, epochs per compiled chunk, evaluation period, each optional (the CLIs' flags). When only
+        the epochs are given and the preset's chunk does not divide them, they run as one chunk (evaluated
+        at its end unless the preset's period divides them). An evaluation period longer than a given
+        chunk shrinks to it. Explicit values that disagree are left to validation, which names them."""
         changes: dict[str, int] = {}
         if chunk is not None:
             changes["chunk_epochs"] = chunk
@@ -334,8 +334,9 @@ class TrainConfig:
         if epochs is not None:
             changes["num_epochs"] = epochs
             if chunk is None and epochs % self.chunk_epochs:
-                changes["chunk_epochs"] = epochs if epochs % changes.get("eval_every", self.eval_every) == 0 \
-                    else self.chunk_epochs
+                changes["chunk_epochs"] = epochs
+                if eval_every is None and epochs % self.eval_every:
+                    changes["eval_every"] = epochs
         return self.replace(**changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -85,5 +85,6 @@ def test_schedule_overrides_keep_chunks_and_evaluations_consistent():
     assert cfg.with_schedule(epochs=90, chunk=30).eval_every == 30  # a period longer than the chunk shrinks
     assert cfg.with_schedule(chunk=100).eval_every == 50
     assert cfg.with_schedule(epochs=120, chunk=40, eval_every=20).num_chunks == 3
+    assert (lambda c: (c.chunk_epochs, c.eval_every))(cfg.with_schedule(epochs=20)) == (20, 20)
     with pytest.raises(ConfigError, match="num_epochs"):
         cfg.with_schedule(epochs=75, chunk=50)
