@@ -342,6 +342,17 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The inverse of `to_dict` (after a JSON round trip: lists become tuples again); validated."""
+        def tuples(d: dict[str, Any]) -> dict[str, Any]:
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+        fields = tuples(data)
+        fields["env"] = EnvConfig(**tuples(data["env"]))
+        fields["diffusion"] = DiffusionConfig(**tuples(data["diffusion"]))
+        return cls(**fields)
+
 
 # Algorithm 1's threshold T on the gate quantity (default: the EMA of the SENPNN's reconstruction
 # MSE, normalized units). Table II's 5e-4 is never reached at our scales (measured floor ~1.76), so

@@ -9,6 +9,9 @@ points x seeds into one run axis per variant.
     reward_exp   the five reward designs, diffusion actor                          (Figs. 4-6)
     state_exp    M x eta for designed, designed_mlp, designed_gdm, gdm with state
                  exploration, raw with it, and every design without it (baselines) (Figs. 7-9)
+    retrain_exp  retraining after drift (experiments.retrain): every actor with the designed reward,
+                 the diffusion actor with every design, and designed / designed_gdm with state
+                 exploration at one (M, eta) point (RAW_STATE_EXP_POINT unless --M/--eta say)
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ STATE_EXP_DESIGNS = ("designed", "designed_mlp", "designed_gdm", "gdm")  # the d
 # Raw R. stays near one level "regardless of state exploration" (Fig. 8): one state-exploration point
 # measures that without a 30-point grid of a design the paper does not tune.
 RAW_STATE_EXP_POINT = (0.4, 0.01)
-GRIDS = ("action_exp", "reward_exp", "state_exp")
+RETRAIN_STATE_DESIGNS = ("designed", "designed_gdm")  # retrain_exp's variants with state exploration
+GRIDS = ("action_exp", "reward_exp", "state_exp", "retrain_exp")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +82,20 @@ def make_grid(name: str, base: HyperParams = HyperParams(),  # noqa: B008 (froze
             raise ConfigError(f"{flag}={','.join(given or ())!r} is invalid: each must be one of {allowed}")
     if name == "action_exp":
         return tuple(_variant(a, "designed", False, [base]) for a in (actors or ACTOR_KINDS))
+    if name == "retrain_exp":
+        chosen = designs or REWARD_DESIGNS
+        points = [base.replace(max_replace_prob=m, replace_rate=e) for m, e in itertools.product(
+            _check_values("--M", M if M is not None else RAW_STATE_EXP_POINT[:1], 0.0, 1.0),
+            _check_values("--eta", eta if eta is not None else RAW_STATE_EXP_POINT[1:], 0.0, 1.0))]
+        variants = [_variant(a, "designed", False, [base]) for a in (actors or ACTOR_KINDS)
+                    if a != "diffusion" and "designed" in chosen]
+        if "diffusion" in (actors or ACTOR_KINDS):
+            variants += [_variant("diffusion", d, False, [base]) for d in chosen]
+            variants += [_variant("diffusion", d, True, points) for d in RETRAIN_STATE_DESIGNS if d in chosen]
+        if not variants:
+            raise ConfigError(f"--actor={','.join(actors or ())!r} with --designs={','.join(chosen)!r} leaves "
+                              "retrain_exp no variant (the MLP actor runs the designed reward only)")
+        return tuple(variants)
     actors = actors or ("diffusion",)  # the paper's reward and state experiments use A. w/ GDM
     if name == "reward_exp":
         return tuple(_variant(a, d, False, [base]) for a in actors for d in (designs or REWARD_DESIGNS))

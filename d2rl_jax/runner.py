@@ -124,9 +124,12 @@ def run_training(
     progress: Callable[[str | ChunkProgress], None] | None = print,
     fns: TrainFns | None = None,
     shard: bool = True,
+    initial_state: Any | None = None,
 ) -> RunResult:
     """Train len(seeds) runs of `cfg` in one program, chunk by chunk. With several devices visible (and
-    a run count they divide) the run axis is sharded over them (`shard=False` keeps one device)."""
+    a run count they divide) the run axis is sharded over them (`shard=False` keeps one device).
+    `initial_state` (a run state with the run axis, e.g. pre-trained runs) replaces the fresh one the seeds
+    would start from; `cfg.num_epochs` more epochs are trained from it."""
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     hps = hparams if isinstance(hparams, list) else [hparams] * len(seeds)
@@ -142,7 +145,7 @@ def run_training(
     hp = stack_hparams(hps)
     keys = jax.numpy.stack([jax.random.key(s) for s in seeds])
     sharding = run_sharding(len(seeds)) if shard else None
-    state = jax.jit(over_runs(fns.init, len(seeds)))(keys, hp)
+    state = jax.jit(over_runs(fns.init, len(seeds)))(keys, hp) if initial_state is None else initial_state
     if sharding is not None:  # each device holds and trains its share of the runs
         state, hp = jax.device_put((state, hp), sharding)
         if progress:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -128,7 +129,7 @@ def _default_normalizer(env_cfg, num_samples: int) -> StateNormalizer:
 # Streams for the optional parts (learned reward, state exploration) come from `fold_in`, never from
 # extra `split`s, so enabling a part leaves every number the base agent draws unchanged (with M = 0 a
 # state-exploration run is bit-identical to one without it).
-_STREAM_REWARD, _STREAM_STATES, _STREAM_NETS = 3, 5, 7
+_STREAM_REWARD, _STREAM_STATES, _STREAM_NETS, _STREAM_DRIFT = 3, 5, 7, 11
 
 
 def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
@@ -154,11 +155,15 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
     T, B = cfg.num_envs, cfg.batch_size
     eval_batch = (_default_eval_batch(cfg.env, cfg.eval_states, cfg.eval_seed, cfg.optimizer_restarts,
                                       cfg.optimizer_steps) if shared else make_eval_batch(env, env_params, cfg))
+    relocate = False
     if drift_params is not None:
         if not isinstance(env, FullDuplexEnv):
             raise ValueError("drift_params apply to the wireless FullDuplexEnv only")
-        # Drift leaves the channels (and so the held-out states) as they are; C* and R' move with it.
-        drifted_refs = _references(eval_batch.channels, drift_params, cfg)
+        # The held-out batch of the drifted environment: the same draws, so the same states unless the
+        # placement moved (hotspot), with C* and R' of the new physics.
+        drifted_batch = make_eval_batch(env, drift_params, cfg)
+        relocate = any(not np.array_equal(getattr(env_params, f), getattr(drift_params, f))
+                       for f in ("sector_center_rad", "sector_half_width_rad"))
 
     def params_at_epoch(epoch: jax.Array, hp: HParams) -> EnvParams:
         return env_params if drift_params is None else params_at(epoch, hp["drift_epoch"], env_params, drift_params)
@@ -249,9 +254,16 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
         return agent, explorer_state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
     def epoch_step(state: RunState, hp: HParams) -> tuple[RunState, dict[str, jax.Array]]:
+        params = params_at_epoch(state.epoch, hp)  # drifted from hp['drift_epoch'] on, when configured
+        if relocate:  # the placement changed: every user is placed anew at the drift epoch
+            placed_obs, placed = jax.vmap(env.reset, (0, None))(
+                jax.random.split(jax.random.fold_in(state.key, _STREAM_DRIFT), T), params)
+            at_drift = state.epoch == hp["drift_epoch"]
+            state = state.replace(obs=jnp.where(at_drift, placed_obs, state.obs),
+                                  env_state=jax.tree.map(lambda p, e: jnp.where(at_drift, p, e), placed,
+                                                         state.env_state))
         key, key_act, key_explore, key_env, key_update = jax.random.split(state.key, 5)
         obs, explorer_state, metrics = state.obs, state.explorer, {}
-        params = params_at_epoch(state.epoch, hp)  # drifted from hp['drift_epoch'] on, when configured
         if explorer is not None:  # Algorithm 1: the agent sees s^ instead of s with probability chi
             obs, replaced, explorer_state, metrics = explorer.substitute(
                 explorer_state, jax.random.fold_in(state.key, _STREAM_STATES), state.obs, state.epoch, hp)
@@ -287,16 +299,15 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
         """Policy sum rate without exploration on the held-out batch, and its ratios to C* and R'. With a
         drift configured and `epoch`, `hp` given: in the environment of `epoch` (the next to be played, so
         right after a drift the old policy meets the new environment), against that environment's C*."""
-        drifted = drift_params is not None and epoch is not None
-        params = params_at_epoch(epoch, hp) if drifted else env_params
-        actions = actor.act(actor_params, key, eval_batch.obs)
-        info, _ = jax.vmap(env.evaluate, (0, 0, None))(eval_batch.channels, actions, params)
-        rate = info.sum_rate.mean()
-        optimum, bound = eval_batch.optimum.mean(), eval_batch.bound.mean()
-        if drifted:
+        batch, params = eval_batch, env_params
+        if drift_params is not None and epoch is not None:
             after = epoch >= hp["drift_epoch"]
-            optimum = jnp.where(after, drifted_refs[0].mean(), optimum)
-            bound = jnp.where(after, drifted_refs[1].mean(), bound)
+            batch, params = jax.tree.map(lambda b, a: jnp.where(after, a, b), (eval_batch, env_params),
+                                         (drifted_batch, drift_params))
+        actions = actor.act(actor_params, key, batch.obs)
+        info, _ = jax.vmap(env.evaluate, (0, 0, None))(batch.channels, actions, params)
+        rate = info.sum_rate.mean()
+        optimum, bound = batch.optimum.mean(), batch.bound.mean()
         return {"eval_sum_rate": rate, "eval_ratio_to_optimizer": rate / optimum, "eval_ratio_to_bound": rate / bound}
 
     def run_chunk(state: RunState, hp: HParams):

@@ -63,14 +63,19 @@ def plot_bar_panels(panels: list[tuple[dict[str, np.ndarray], str]], title: str,
     """Bars of the mean +- 95% CI over seeds: each panel (label -> values (seeds,), y label)."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.0), squeeze=False)
     for i, (ax, (values, ylabel)) in enumerate(zip(axes[0], panels, strict=True)):
-        stats = [mean_and_ci95(np.asarray(v, np.float64)) for v in values.values()]
-        ax.bar(range(len(values)), [m for m, _ in stats], yerr=[c for _, c in stats], capsize=3, color="C0")
-        ax.set_xticks(range(len(values)), list(values), rotation=30, ha="right", fontsize=7)
-        ax.set_ylabel(ylabel)
-        ax.set_title(f"({chr(97 + i)})", fontsize=9)
-        ax.grid(alpha=0.3, axis="y")
+        _draw_bars(ax, values, ylabel, i)
     fig.suptitle(title, fontsize=10)
     return save_figure_atomic(fig, path)
+
+
+def _draw_bars(ax, values: dict[str, np.ndarray], ylabel: str, index: int):
+    stats = [mean_and_ci95(np.asarray(v, np.float64)) for v in values.values()]
+    bars = ax.bar(range(len(values)), [m for m, _ in stats], yerr=[c for _, c in stats], capsize=3, color="C0")
+    ax.set_xticks(range(len(values)), list(values), rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(f"({chr(97 + index)})", fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    return bars
 
 
 def plot_layer_bars(panels: list[tuple[dict[str, np.ndarray], str]], title: str, path: str | Path) -> Path:
@@ -109,5 +114,39 @@ def plot_heatmaps(maps: list[tuple[str, np.ndarray, list[float], list[float], fl
         base = f"; without state exp. {baseline:.3g}" if baseline is not None else ""
         ax.set_title(name + base, fontsize=8)
         fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.suptitle(title, fontsize=10)
+    return save_figure_atomic(fig, path)
+
+
+def plot_drift_panels(panels: list[dict], title: str, path: str | Path) -> Path:
+    """One panel per variant: each {"title", "curves" (as in `plot_curves`), "drift_epoch"}."""
+    cols = min(4, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        _draw_curves(ax, panel["curves"], "sum rate (bit/s/Hz), MA")
+        ax.axvline(panel["drift_epoch"], color="k", linewidth=1, linestyle=":")
+        ax.set_title(panel["title"], fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return save_figure_atomic(fig, path)
+
+
+def plot_recovery_bars(recovery: dict[str, list[float]], unrecovered: dict[str, int], loss: dict[str, list[float]],
+                       after_ratio: dict[str, list[float]], title: str, path: str | Path) -> Path:
+    """Per variant, mean +- 95% CI over runs: (a) epochs to recover (runs that did not recover count as the
+    whole window; the count is written over the bar), (b) sum rate lost, (c) C right after / before the drift."""
+    panels = [(recovery, "epochs to recover (to the scratch level)"), (loss, "sum rate lost (bit/s/Hz x epochs)"),
+              (after_ratio, "C right after drift / C before")]
+    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.0), squeeze=False)
+    for i, (ax, (values, ylabel)) in enumerate(zip(axes[0], panels, strict=True)):
+        bars = _draw_bars(ax, values, ylabel, i)
+        if i == 0:
+            for bar, name in zip(bars, values, strict=True):
+                if unrecovered[name]:
+                    ax.annotate(f"{unrecovered[name]} not\nrecovered", (bar.get_x() + bar.get_width() / 2,
+                                                                      bar.get_height()),
+                                ha="center", va="bottom", fontsize=6, color="C3")
     fig.suptitle(title, fontsize=10)
     return save_figure_atomic(fig, path)

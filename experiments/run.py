@@ -11,6 +11,7 @@ Writes, atomically:
   DIR/config.json                      every static and traced setting
   DIR/<actor>/metrics.npz              per-epoch and per-evaluation metrics, (seeds, ...)
   DIR/<actor>/checkpoints/             orbax checkpoints after every chunk (for --resume)
+  DIR/<actor>/run.json                 the runs' config, seeds, hyperparameters (experiments.retrain --from)
   DIR/summary.json                     per variant: final/best sum rate, C/C*, convergence epoch, timing
   DIR/sum_rate.png, DIR/ma_reward.png, DIR/eval_sum_rate.png   mean +- 95% CI over seeds
   DIR/chi.png                          with --state_exp: the substitute probability chi per epoch
@@ -29,6 +30,7 @@ from d2rl_jax.checkpoint import latest_checkpoint
 from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, TRAIN_PRESETS, ConfigError, HyperParams, train_preset
 from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from d2rl_jax.metrics import moving_average
+from d2rl_jax.retrain import write_run_info
 from d2rl_jax.runner import RunResult, run_training
 from d2rl_jax.summaries import run_rows
 from d2rl_jax.timing import device_info
@@ -141,6 +143,7 @@ def main(argv: list[str]) -> None:
     for actor in FLAGS.actor:
         variant = cfg.replace(actor=actor)
         print(f"[{actor}] compiling and training {len(seeds)} run(s) in one program ...", flush=True)
+        write_run_info(out / actor, variant, seeds, [hp] * len(seeds))  # for experiments.retrain --from
         result = run_training(variant, seeds, hp, checkpoint_dir=out / actor / "checkpoints", resume=FLAGS.resume,
                               progress=lambda line, actor=actor: print(f"[{actor}] {line}", flush=True))
         _save_metrics(out / actor / "metrics.npz", result)

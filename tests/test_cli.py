@@ -58,6 +58,13 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
     again = _run(*args[:-2], "--out", str(out), "--seeds", "3")  # a new run must not overwrite or mix with it
     assert again.returncode != 0 and "already holds checkpoints" in again.stderr and "--resume" in again.stderr
     assert (out / "config.json").read_text() == config_before
+    # its runs retrain after a drift (experiments.retrain --from), its pre-drift curve read from metrics.npz
+    retrained = _run("experiments.retrain", "--drift", "hotspot", "--from", str(out / "mlp"), "--epochs", "50",
+                     "--out", str(tmp_path / "retrain"))
+    assert retrained.returncode == 0, retrained.stderr
+    assert "loaded 2 run(s) at epoch 100" in retrained.stdout
+    report = (tmp_path / "retrain" / "retrain.md").read_text()
+    assert "| mlp.designed_gdm.state | 2 |" in report and "**hotspot**" in report and "at epoch 100" in report
 
 
 @pytest.mark.parametrize("args, flag", [(("--actor", "transformer"), "actor"), (("--epochs", "0"), "epochs"),

@@ -7,6 +7,7 @@ import pytest
 
 from d2rl_jax.config import ConfigError, HyperParams, env_preset, train_preset
 from d2rl_jax.drift import DriftScenario, drifted_params, params_at
+from d2rl_jax.env.mobility import uniform_in_sector
 from d2rl_jax.env.params import make_env_params
 from d2rl_jax.metrics import recovery_epoch, recovery_loss
 from d2rl_jax.train import make_train, stack_hparams
@@ -85,3 +86,52 @@ def test_training_plays_the_drifted_environment_from_the_drift_epoch(small_env):
     assert (evals["eval_sum_rate"][0, 1:] < ref_eval["eval_sum_rate"][0, 1:]).all()
     assert (evals["eval_ratio_to_optimizer"][0, 1:] != evals["eval_sum_rate"][0, 1:]
             / drifting.eval_batch.optimum.mean()).all()
+
+
+def test_sector_placement_keeps_the_uniform_disc_and_confines_a_hotspot():
+    key, radius = jax.random.key(3), jnp.float32(300.0)
+    whole = uniform_in_sector(key, 500, radius)
+    # the whole-disc default draws exactly what the disc sampler drew before sectors existed
+    key_r, key_phi = jax.random.split(key)
+    r = radius * jnp.sqrt(jax.random.uniform(key_r, (500,)))
+    phi = jax.random.uniform(key_phi, (500,), maxval=2.0 * jnp.pi)
+    np.testing.assert_array_equal(whole, jnp.stack([r * jnp.cos(phi), r * jnp.sin(phi)], axis=-1))
+    center, half = np.deg2rad(30.0), np.deg2rad(30.0)
+    crowd = np.asarray(uniform_in_sector(key, 500, radius, center, half))
+    angles = np.arctan2(crowd[:, 1], crowd[:, 0])
+    assert np.all(np.abs(angles - center) <= half + 1e-5)
+    assert np.all(np.linalg.norm(crowd, axis=1) <= 300.0 + 1e-3)
+    assert np.ptp(angles) > 0.9 * 2 * half  # spread over the sector, not a point
+
+
+def test_hotspot_drift_places_every_user_in_the_sector_at_the_drift_epoch(small_env):
+    env, before = small_env
+    scenario = DriftScenario("hotspot", hotspot_center_deg=-90.0, hotspot_width_deg=40.0)
+    after = drifted_params(env.cfg, scenario)
+    assert scenario.relocates and not DriftScenario("noise").relocates
+    cfg = train_preset("small").replace(actor="mlp", num_epochs=10, chunk_epochs=10, eval_every=5)
+    fns = make_train(cfg, env, before, drift_params=after)
+    hp = jax.tree.map(lambda x: x[0], stack_hparams([HyperParams(drift_epoch=3.0)]))
+    state = fns.init(jax.random.key(0), hp)
+    step = jax.jit(fns.epoch_step)
+
+    def in_sector(positions):
+        angles = np.degrees(np.arctan2(positions[..., 1], positions[..., 0]))
+        return np.abs(angles + 90.0) <= 20.0 + 1e-3
+
+    for epoch in range(5):
+        state, _ = step(state, hp)
+        inside = in_sector(np.asarray(state.env_state.positions))
+        if epoch < 2:  # uniform placement: most users are elsewhere
+            assert inside.mean() < 0.5
+        if epoch == 3:  # placed in the sector at epoch 3, then one random-walk step (1.5 m)
+            assert inside.mean() > 0.9
+    # held-out evaluation: the old batch before the drift, the crowd's batch (its own C*) after it
+    params = state.agent.actor_params
+    early, late = fns.evaluate(params, jax.random.key(1), jnp.int32(2), hp), fns.evaluate(params, jax.random.key(1),
+                                                                                            jnp.int32(3), hp)
+    plain = make_train(cfg, env, before).evaluate(params, jax.random.key(1))
+    np.testing.assert_allclose(early["eval_sum_rate"], plain["eval_sum_rate"], rtol=1e-5)
+    assert not np.isclose(late["eval_sum_rate"], plain["eval_sum_rate"], rtol=1e-3)
+    with pytest.raises(ConfigError, match="hotspot_width_deg"):
+        DriftScenario("hotspot", hotspot_width_deg=0.0)

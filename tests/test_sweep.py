@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from d2rl_jax.config import ConfigError
+from d2rl_jax.config import REWARD_DESIGNS, ConfigError
 from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.grids import STATE_EXP_DESIGNS, make_grid, sweep_config
+from d2rl_jax.grids import RAW_STATE_EXP_POINT, STATE_EXP_DESIGNS, make_grid, sweep_config
 from d2rl_jax.memory import plan_chunks, run_bytes
 from d2rl_jax.summaries import select_best_points
 from d2rl_jax.sweep import load_metrics, plan_sweep, run_sweep
@@ -42,6 +42,13 @@ def test_grids_are_the_papers():
     for kwargs, field in (({"M": [1.5]}, "--M"), ({"eta": []}, "--eta"), ({"designs": ["learned"]}, "--designs")):
         with pytest.raises(ConfigError, match=field):
             make_grid("state_exp", **kwargs)
+    retrain = make_grid("retrain_exp")  # actor kinds, the five designs, state exploration on/off
+    assert [v.name for v in retrain] == ["mlp.designed", *(f"diffusion.{d}" for d in REWARD_DESIGNS),
+                                         "diffusion.designed.state", "diffusion.designed_gdm.state"]
+    assert [(p.max_replace_prob, p.replace_rate) for p in retrain[-1].points] == [RAW_STATE_EXP_POINT]
+    assert [v.name for v in make_grid("retrain_exp", actors=["mlp"])] == ["mlp.designed"]
+    with pytest.raises(ConfigError, match="no variant"):
+        make_grid("retrain_exp", actors=["mlp"], designs=["gdm"])
 
 
 def test_planner_fits_three_runs_in_three_and_a_half_runs_of_memory():

@@ -99,9 +99,13 @@ class FullDuplexEnv:
         bound = physics.upper_bound(h, g, params.ul_power_max, params.bs_power_max, params.noise_ul, params.noise_dl)
         return RewardInfo(rate, bound, ul_rates, dl_rates), decoded.nonfinite
 
+    def place_users(self, key: jax.Array, params: EnvParams) -> jax.Array:
+        return mobility.uniform_in_sector(key, self.cfg.num_users, params.cell_radius_m, params.sector_center_rad,
+                                          params.sector_half_width_rad)
+
     # gymnax contract -----------------------------------------------------------------------
     def reset(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        positions = mobility.uniform_in_disc(key, self.cfg.num_users, params.cell_radius_m)
+        positions = self.place_users(key, params)
         state = EnvState(positions=positions, time=jnp.zeros((), jnp.int32))
         return self.observation(positions, params), state
 
@@ -110,7 +114,7 @@ class FullDuplexEnv:
     ) -> tuple[jax.Array, EnvState, RewardInfo, jax.Array, dict[str, jax.Array]]:
         reward_info, nonfinite = self.evaluate(self.channels(state.positions, params), action, params)
         if self.cfg.mobility == "iid":
-            positions = mobility.uniform_in_disc(key, self.cfg.num_users, params.cell_radius_m)
+            positions = self.place_users(key, params)
         else:
             step_length = params.user_speed_mps * params.step_time_s
             positions = mobility.random_walk(key, state.positions, step_length, params.cell_radius_m)

@@ -6,11 +6,16 @@ import jax
 import jax.numpy as jnp
 
 
-def uniform_in_disc(key: jax.Array, num_users: int, radius: jax.Array) -> jax.Array:
-    """Positions (num_users, 2) uniform over a disc: r = R sqrt(u) makes the density uniform."""
+def uniform_in_sector(key: jax.Array, num_users: int, radius: jax.Array, center: jax.Array | float = 0.0,
+                      half_width: jax.Array | float = jnp.pi) -> jax.Array:
+    """Positions (num_users, 2) uniform over the sector |phi - center| <= half_width of a disc (the whole
+    disc when half_width >= pi, the default); r = R sqrt(u) makes the density uniform."""
     key_r, key_phi = jax.random.split(key)
     r = radius * jnp.sqrt(jax.random.uniform(key_r, (num_users,)))
-    phi = jax.random.uniform(key_phi, (num_users,), maxval=2.0 * jnp.pi)
+    u = jax.random.uniform(key_phi, (num_users,))
+    # The whole disc keeps phi = 2 pi u exactly, so a uniform placement draws the same positions as before
+    # the sector existed.
+    phi = jnp.where(half_width >= jnp.pi, 2.0 * jnp.pi * u, center + half_width * (2.0 * u - 1.0))
     return jnp.stack([r * jnp.cos(phi), r * jnp.sin(phi)], axis=-1)
 
 

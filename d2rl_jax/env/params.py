@@ -29,6 +29,10 @@ class EnvParams:
     clutter: jax.Array  # G, (N_r, N_t) complex
     user_speed_mps: jax.Array
     step_time_s: jax.Array
+    # Where users are placed (reset, iid mobility): the sector |phi - center| <= half_width of the cell,
+    # the whole disc by default; a hotspot drift narrows it.
+    sector_center_rad: jax.Array
+    sector_half_width_rad: jax.Array
     # Observation scales are fixed at creation (1/sigma of the configured noise) so that a
     # noise drift changes the physics, not the meaning of the observation features.
     obs_scale_ul: jax.Array
@@ -63,6 +67,8 @@ def make_env_params(cfg: EnvConfig) -> EnvParams:
         clutter=clutter.astype(jnp.complex64),
         user_speed_mps=f32(cfg.user_speed_mps),
         step_time_s=f32(cfg.step_time_s),
+        sector_center_rad=f32(0.0),
+        sector_half_width_rad=f32(np.pi),
         obs_scale_ul=f32(1.0 / np.sqrt(cfg.noise_ul_w)),
         obs_scale_dl=f32(1.0 / np.sqrt(cfg.noise_dl_w)),
     )
