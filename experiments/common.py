@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from absl import app, flags
 from absl import logging as absl_logging
+
+from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, HyperParams
+from d2rl_jax.grids import Variant, make_grid
 
 
 def quiet_backend_probe() -> None:
@@ -12,3 +16,35 @@ def quiet_backend_probe() -> None:
     and did not find (no libtpu on a CPU host) and orbax's per-save INFO chatter."""
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     absl_logging.set_verbosity(absl_logging.WARNING)
+
+
+def define_grid_flags() -> None:
+    """The flags that pick and narrow a named grid's variants (d2rl_jax/grids.py); `grid_from_flags` reads them.
+    Shared by experiments.sweep and experiments.retrain."""
+    flags.DEFINE_list("M", None, "State exploration: values of M, comma-separated (state_exp default 0.1,...,1.0; "
+                      "retrain_exp 0.4).")
+    flags.DEFINE_list("eta", None, "State exploration: values of eta, comma-separated (state_exp default "
+                      "0.001,0.01,0.1; retrain_exp 0.01).")
+    flags.DEFINE_list("designs", None, f"Reward designs, from {REWARD_DESIGNS}.")
+    flags.DEFINE_list("actor", None, f"Actor kinds, from {ACTOR_KINDS} (action_exp, retrain_exp: both; others: "
+                      "diffusion).")
+    flags.DEFINE_bool("baselines", True, "state_exp: also run each design without state exploration.")
+    flags.DEFINE_float("T", None, "State exploration gate threshold T (default: the preset's).")
+
+
+def parse_floats(flag: str, values: list[str] | None) -> list[float] | None:
+    if values is None:
+        return None
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        raise app.UsageError(f"--{flag}={','.join(values)}: each value must be a number") from None
+
+
+def grid_from_flags(name: str, base_hp: HyperParams) -> tuple[Variant, ...]:
+    """Grid `name` narrowed by the flags of `define_grid_flags` (raises ConfigError naming a bad one)."""
+    fl = flags.FLAGS
+    if fl.T is not None:
+        base_hp = base_hp.replace(gate_threshold=fl.T)
+    return make_grid(name, base_hp, actors=fl.actor, designs=fl.designs, M=parse_floats("M", fl.M),
+                     eta=parse_floats("eta", fl.eta), baselines=fl.baselines)

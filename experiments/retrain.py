@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, ConfigError, HyperParams, TrainConfig
+from d2rl_jax.config import ConfigError, HyperParams, TrainConfig
 from d2rl_jax.drift import DRIFT_SCENARIOS, DriftScenario, drifted_params
-from d2rl_jax.grids import GRIDS, SWEEP_PRESETS, Variant, make_grid, sweep_config, variant_name
+from d2rl_jax.grids import GRIDS, SWEEP_PRESETS, Variant, sweep_config, variant_name
 from d2rl_jax.io import write_bytes_atomic, write_json_atomic
 from d2rl_jax.retrain import (
     RUN_INFO,
@@ -54,7 +54,8 @@ from d2rl_jax.retrain import (
 from d2rl_jax.runner import RunResult
 from d2rl_jax.timing import device_info
 from d2rl_jax.train import make_train
-from experiments.common import quiet_backend_probe
+from experiments import common
+from experiments.common import define_grid_flags, grid_from_flags, parse_floats, quiet_backend_probe
 from experiments.retrain_report import write_report
 
 FLAGS = flags.FLAGS
@@ -71,12 +72,8 @@ flags.DEFINE_integer("chunk", None, "Epochs per compiled chunk (default: the pre
 flags.DEFINE_integer("seeds", 2, "Seeds per variant and point (not with --from: its runs are retrained).",
                      lower_bound=1)
 flags.DEFINE_integer("seed_offset", 0, "First seed.")
-flags.DEFINE_list("M", None, "State exploration: values of M (retrain_exp default 0.4).")
-flags.DEFINE_list("eta", None, "State exploration: values of eta (retrain_exp default 0.01).")
-flags.DEFINE_list("designs", None, f"Reward designs, from {REWARD_DESIGNS}.")
-flags.DEFINE_list("actor", None, f"Actor kinds, from {ACTOR_KINDS}.")
-flags.DEFINE_bool("baselines", True, "state_exp grid: also each design without state exploration.")
-flags.DEFINE_float("T", None, "State exploration gate threshold T (default: the preset's).")
+define_grid_flags()
+flags.adopt_module_key_flags(common)  # --help lists the grid flags too
 flags.DEFINE_list("clutter_angles", None, "clutter_move: interferer angles after the drift, degrees (default -10,45).")
 flags.DEFINE_float("clutter_inr_db", None, "clutter_move: interferer INR after the drift, dB (default unchanged).")
 flags.DEFINE_float("noise_rise_db", DriftScenario.noise_rise_db, "noise: rise of both noise floors, dB.")
@@ -90,17 +87,8 @@ flags.DEFINE_bool("resume", False, "Continue in --out: finished variants are kep
 flags.mark_flag_as_required("drift")
 
 
-def _floats(flag: str, values: list[str] | None) -> list[float] | None:
-    if values is None:
-        return None
-    try:
-        return [float(v) for v in values]
-    except ValueError:
-        raise app.UsageError(f"--{flag}={','.join(values)}: each value must be a number") from None
-
-
 def _scenario() -> DriftScenario:
-    angles = _floats("clutter_angles", FLAGS.clutter_angles)
+    angles = parse_floats("clutter_angles", FLAGS.clutter_angles)
     return DriftScenario(FLAGS.drift, **({} if angles is None else {"clutter_angles_deg": tuple(angles)}),
                          clutter_inr_db=FLAGS.clutter_inr_db, noise_rise_db=FLAGS.noise_rise_db,
                          hotspot_center_deg=FLAGS.hotspot_center, hotspot_width_deg=FLAGS.hotspot_width)
@@ -156,10 +144,7 @@ def _jobs() -> list[Job]:
             raise app.UsageError("--from retrains the runs it names: --pretrain_epochs and --grid do not apply")
         return _loaded_jobs(Path(source))
     base, base_hp = sweep_config(FLAGS.preset)
-    if FLAGS.T is not None:
-        base_hp = base_hp.replace(gate_threshold=FLAGS.T)
-    variants = make_grid(FLAGS.grid or "retrain_exp", base_hp, actors=FLAGS.actor, designs=FLAGS.designs,
-                         M=_floats("M", FLAGS.M), eta=_floats("eta", FLAGS.eta), baselines=FLAGS.baselines)
+    variants = grid_from_flags(FLAGS.grid or "retrain_exp", base_hp)
     pre = FLAGS.pretrain_epochs or base.num_epochs
     cfg = _schedule(base, pre, FLAGS.epochs or pre)
     seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))

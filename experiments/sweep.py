@@ -23,13 +23,14 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, ConfigError
-from d2rl_jax.grids import GRIDS, SWEEP_PRESETS, make_grid, sweep_config
+from d2rl_jax.config import ConfigError
+from d2rl_jax.grids import GRIDS, SWEEP_PRESETS, sweep_config
 from d2rl_jax.io import write_json_atomic
 from d2rl_jax.summaries import select_best_points
 from d2rl_jax.sweep import plan_sweep, prepare_sweep_dir, run_sweep, sweep_timing
 from d2rl_jax.timing import device_info
-from experiments.common import quiet_backend_probe
+from experiments import common
+from experiments.common import define_grid_flags, grid_from_flags, quiet_backend_probe
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("grid", None, list(GRIDS), "Named grid (d2rl_jax/grids.py).")
@@ -39,12 +40,8 @@ flags.DEFINE_integer("seed_offset", 0, "First seed.")
 flags.DEFINE_integer("epochs", None, "Epochs per run (default: the preset's); a multiple of --chunk.", lower_bound=1)
 flags.DEFINE_integer("chunk", None, "Epochs per compiled chunk between progress lines and checkpoints.",
                      lower_bound=1)
-flags.DEFINE_list("M", None, "state_exp: values of M, comma-separated (default 0.1,...,1.0).")
-flags.DEFINE_list("eta", None, "state_exp: values of eta, comma-separated (default 0.001,0.01,0.1).")
-flags.DEFINE_list("designs", None, f"reward_exp/state_exp: reward designs, from {REWARD_DESIGNS}.")
-flags.DEFINE_list("actor", None, f"Actor kinds, from {ACTOR_KINDS} (action_exp: both; others: diffusion).")
-flags.DEFINE_bool("baselines", True, "state_exp: also run each design without state exploration.")
-flags.DEFINE_float("T", None, "State exploration gate threshold T (default: the preset's).")
+define_grid_flags()
+flags.adopt_module_key_flags(common)  # --help lists the grid flags too
 flags.DEFINE_float("memory_gb", None, "Memory budget in GiB for the runs of one chunk (default: 75% of the "
                    "devices' free memory).", lower_bound=0.001)
 flags.DEFINE_integer("max_chunk", None, "At most this many runs per chunk.", lower_bound=1)
@@ -56,15 +53,6 @@ flags.DEFINE_integer("project_epochs", None, "Also report the wall time this swe
                      "(from the measured seconds per epoch plus the compile time).", lower_bound=1)
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first (multi-host; docs/sweeps.md).")
 flags.mark_flag_as_required("grid")
-
-
-def _floats(flag: str, values: list[str] | None) -> list[float] | None:
-    if values is None:
-        return None
-    try:
-        return [float(v) for v in values]
-    except ValueError:
-        raise app.UsageError(f"--{flag}={','.join(values)}: each value must be a number") from None
 
 
 def _final_table(rows: list[dict], grid: str) -> str:
@@ -92,10 +80,7 @@ def main(argv: list[str]) -> None:
     quiet_backend_probe()
     try:
         base_cfg, base_hp = sweep_config(FLAGS.preset, epochs=FLAGS.epochs, chunk=FLAGS.chunk)
-        if FLAGS.T is not None:
-            base_hp = base_hp.replace(gate_threshold=FLAGS.T)
-        variants = make_grid(FLAGS.grid, base_hp, actors=FLAGS.actor, designs=FLAGS.designs,
-                             M=_floats("M", FLAGS.M), eta=_floats("eta", FLAGS.eta), baselines=FLAGS.baselines)
+        variants = grid_from_flags(FLAGS.grid, base_hp)
     except ConfigError as err:
         raise app.UsageError(str(err)) from None
     out = Path(FLAGS.out or f"runs/sweep_{FLAGS.grid}_{FLAGS.preset}")
