@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean
+.PHONY: install run retrain test bench lint clean
 
 install: $(STAMP)
 
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: $(STAMP)
 	$(PY) -m experiments.run --preset quick --actor mlp,diffusion --seeds 2 --out runs/quick
+
+# Retraining after a 6 dB noise drift, every retrain_exp variant (README "Retraining after drift", ~14 min on 2 cores).
+retrain: $(STAMP)
+	$(PY) -m experiments.retrain --drift noise
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
