@@ -17,7 +17,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 
-def _is_key(x: Any) -> bool:
+def is_prng_key(x: Any) -> bool:
+    """A typed PRNG key array (or its shape struct)."""
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
@@ -28,7 +29,7 @@ class RunCheckpointer:
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
     def save(self, chunks_done: int, state: Any, metrics: dict[str, Any]) -> None:
-        leaves = [jax.random.key_data(x) if _is_key(x) else x for x in jax.tree.leaves(state)]
+        leaves = [jax.random.key_data(x) if is_prng_key(x) else x for x in jax.tree.leaves(state)]
         item = {"state": {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves)},
                 "metrics": jax.tree.map(np.asarray, metrics)}
         self._manager.save(chunks_done, args=ocp.args.StandardSave(item))
@@ -51,7 +52,7 @@ class RunCheckpointer:
         leaves = []
         for like, value in zip(template_leaves, saved, strict=True):
             value = jax.numpy.asarray(value)
-            leaves.append(jax.random.wrap_key_data(value) if _is_key(like) else value.astype(like.dtype))
+            leaves.append(jax.random.wrap_key_data(value) if is_prng_key(like) else value.astype(like.dtype))
         return step, jax.tree.unflatten(treedef, leaves), item["metrics"]
 
     def close(self) -> None:

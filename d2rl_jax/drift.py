@@ -20,6 +20,7 @@ a noise drift the agent sees the same features for the same channels, and only t
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -53,11 +54,6 @@ class DriftScenario:
             raise ConfigError(f"DriftScenario.hotspot_center_deg={self.hotspot_center_deg!r} is invalid: must be "
                               "a number of degrees in [-360, 360]")
 
-    @property
-    def relocates(self) -> bool:
-        """Whether users are placed anew at the drift epoch (their placement distribution changes)."""
-        return self.name == "hotspot"
-
 
 def drifted_params(cfg: EnvConfig, scenario: DriftScenario) -> EnvParams:
     """The parameters of `cfg`'s scenario after the drift."""
@@ -77,7 +73,15 @@ def drifted_params(cfg: EnvConfig, scenario: DriftScenario) -> EnvParams:
     return before.replace(noise_ul=before.noise_ul * rise, noise_dl=before.noise_dl * rise)
 
 
-def params_at(epoch: jax.Array, drift_epoch: jax.Array, before: EnvParams, after: EnvParams) -> EnvParams:
-    """`after` from `drift_epoch` on (epochs counted from 0), `before` until then; all traced."""
+def relocates(before: EnvParams, after: EnvParams) -> bool:
+    """Whether a drift from `before` to `after` changes where users are placed, so that the training loop
+    places every user anew at the drift epoch (`hotspot`)."""
+    return any(not np.array_equal(getattr(before, f), getattr(after, f))
+               for f in ("sector_center_rad", "sector_half_width_rad"))
+
+
+def params_at(epoch: jax.Array, drift_epoch: jax.Array, before: Any, after: Any) -> Any:
+    """`after` from `drift_epoch` on (epochs counted from 0), `before` until then; all traced. Any two
+    pytrees of one structure (`EnvParams`, or those with the held-out batch beside them)."""
     drifted = jnp.asarray(epoch) >= jnp.asarray(drift_epoch)
     return jax.tree.map(lambda b, a: jnp.where(drifted, a, b), before, after)

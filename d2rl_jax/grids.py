@@ -67,6 +67,14 @@ def _check_values(flag: str, values: Sequence[float], lo: float, hi: float) -> t
     return tuple(dict.fromkeys(values))  # duplicates would only repeat runs
 
 
+def _state_points(base: HyperParams, M: Sequence[float] | None, eta: Sequence[float] | None,
+                  default_M: Sequence[float], default_eta: Sequence[float]) -> list[HyperParams]:
+    """Every (M, eta) pair of the given values (the defaults where None), checked, M-major."""
+    ms = _check_values("--M", M if M is not None else default_M, 0.0, 1.0)
+    etas = _check_values("--eta", eta if eta is not None else default_eta, 0.0, 1.0)
+    return [base.replace(max_replace_prob=m, replace_rate=e) for m, e in itertools.product(ms, etas)]
+
+
 def make_grid(name: str, base: HyperParams = HyperParams(),  # noqa: B008 (frozen, immutable)
               *, actors: Sequence[str] | None = None, designs: Sequence[str] | None = None,
               M: Sequence[float] | None = None, eta: Sequence[float] | None = None,
@@ -84,9 +92,7 @@ def make_grid(name: str, base: HyperParams = HyperParams(),  # noqa: B008 (froze
         return tuple(_variant(a, "designed", False, [base]) for a in (actors or ACTOR_KINDS))
     if name == "retrain_exp":
         chosen = designs or REWARD_DESIGNS
-        points = [base.replace(max_replace_prob=m, replace_rate=e) for m, e in itertools.product(
-            _check_values("--M", M if M is not None else RAW_STATE_EXP_POINT[:1], 0.0, 1.0),
-            _check_values("--eta", eta if eta is not None else RAW_STATE_EXP_POINT[1:], 0.0, 1.0))]
+        points = _state_points(base, M, eta, RAW_STATE_EXP_POINT[:1], RAW_STATE_EXP_POINT[1:])
         variants = [_variant(a, "designed", False, [base]) for a in (actors or ACTOR_KINDS)
                     if a != "diffusion" and "designed" in chosen]
         if "diffusion" in (actors or ACTOR_KINDS):
@@ -99,11 +105,9 @@ def make_grid(name: str, base: HyperParams = HyperParams(),  # noqa: B008 (froze
     actors = actors or ("diffusion",)  # the paper's reward and state experiments use A. w/ GDM
     if name == "reward_exp":
         return tuple(_variant(a, d, False, [base]) for a in actors for d in (designs or REWARD_DESIGNS))
-    ms = _check_values("--M", M if M is not None else STATE_EXP_M, 0.0, 1.0)
-    etas = _check_values("--eta", eta if eta is not None else STATE_EXP_ETA, 0.0, 1.0)
+    grid_points = _state_points(base, M, eta, STATE_EXP_M, STATE_EXP_ETA)
+    raw_point = _state_points(base, None, None, RAW_STATE_EXP_POINT[:1], RAW_STATE_EXP_POINT[1:])
     chosen = designs or (*STATE_EXP_DESIGNS, "raw")
-    grid_points = [base.replace(max_replace_prob=m, replace_rate=e) for m, e in itertools.product(ms, etas)]
-    raw_point = [base.replace(max_replace_prob=RAW_STATE_EXP_POINT[0], replace_rate=RAW_STATE_EXP_POINT[1])]
     variants = []
     for a in actors:
         variants += [_variant(a, d, True, raw_point if d == "raw" else grid_points) for d in chosen]

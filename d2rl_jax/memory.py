@@ -17,6 +17,7 @@ import os
 import jax
 import numpy as np
 
+from d2rl_jax.checkpoint import is_prng_key
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.train import TrainFns, hparams_to_arrays
 
@@ -25,13 +26,9 @@ from d2rl_jax.train import TrainFns, hparams_to_arrays
 MEMORY_FRACTION = 0.75
 
 
-def _is_key(x) -> bool:
-    return jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 def _nbytes(tree) -> int:
     """Bytes of the arrays (or shape structs) in `tree`; a typed PRNG key holds 2 uint32 words."""
-    return int(sum(math.prod(x.shape) * (8 if _is_key(x) else np.dtype(x.dtype).itemsize)
+    return int(sum(math.prod(x.shape) * (8 if is_prng_key(x) else np.dtype(x.dtype).itemsize)
                    for x in jax.tree.leaves(tree)))
 
 

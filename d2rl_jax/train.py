@@ -28,7 +28,7 @@ from flax import struct
 from d2rl_jax import references
 from d2rl_jax.agents import DoubleCritic, RewardModel, RewardState, actor_loss, critic_loss, explore, make_actor
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.drift import params_at
+from d2rl_jax.drift import params_at, relocates
 from d2rl_jax.env import Channels, EnvParams, EnvState, FullDuplexEnv
 from d2rl_jax.metrics import layer_gradient_magnitudes, layer_names
 from d2rl_jax.optim import apply_gradients, init_optimizer
@@ -90,34 +90,43 @@ class TrainFns(NamedTuple):
     compiled: dict  # executables of the host driver, keyed by input shapes (see runner)
 
 
-def _references(channels: Channels, env_params, cfg: TrainConfig) -> tuple[jax.Array, jax.Array]:
-    """C* (optimizer) and R' (bound) of held-out channels under `env_params`."""
-    key_opt = jax.random.split(jax.random.key(cfg.eval_seed))[1]
-    optimum = jax.jit(functools.partial(references.optimizer_rates, num_restarts=cfg.optimizer_restarts,
-                                        num_steps=cfg.optimizer_steps))(channels, env_params, key_opt)
-    return optimum, jax.jit(references.bound_rates)(channels, env_params)
-
-
 def make_eval_batch(env, env_params, cfg: TrainConfig) -> EvalBatch:
     """The held-out batch; C* and R' exist for the wireless environment only (NaN for probes)."""
-    key_drop = jax.random.split(jax.random.key(cfg.eval_seed))[0]
+    key_drop, key_opt = jax.random.split(jax.random.key(cfg.eval_seed))
     obs, channels = jax.jit(references.sample_drops, static_argnums=(0, 3))(env, env_params, key_drop,
                                                                              cfg.eval_states)
     if not isinstance(env, FullDuplexEnv):
         nan = jnp.full((cfg.eval_states,), jnp.nan)
         return EvalBatch(obs=obs, channels=channels, optimum=nan, bound=nan)
-    optimum, bound = _references(channels, env_params, cfg)
+    optimum = jax.jit(functools.partial(references.optimizer_rates, num_restarts=cfg.optimizer_restarts,
+                                        num_steps=cfg.optimizer_steps))(channels, env_params, key_opt)
+    bound = jax.jit(references.bound_rates)(channels, env_params)
     return EvalBatch(obs=obs, channels=channels, optimum=optimum, bound=bound)
 
 
+class _ParamsKey:
+    """Environment parameters as a cache key: equal when every leaf holds the same values."""
+
+    def __init__(self, params: EnvParams):
+        self.params = params
+        self._values = tuple(np.asarray(x).tobytes() for x in jax.tree.leaves(params))
+
+    def __hash__(self) -> int:
+        return hash(self._values)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _ParamsKey) and self._values == other._values
+
+
 @functools.lru_cache(maxsize=8)
-def _default_eval_batch(env_cfg, eval_states: int, eval_seed: int, restarts: int, steps: int) -> EvalBatch:
-    """The held-out batch of the wireless env with default parameters, computed once per process (C* is
-    an optimizer run; every variant of a sweep shares it)."""
+def _shared_eval_batch(env_cfg, eval_states: int, eval_seed: int, restarts: int, steps: int,
+                       params: _ParamsKey | None = None) -> EvalBatch:
+    """The held-out batch of the wireless env (default parameters, or `params`, e.g. a drift's), computed
+    once per process: C* is an optimizer run, and every variant of a sweep or a retraining shares it."""
     env = FullDuplexEnv(env_cfg)
     cfg = TrainConfig(env=env_cfg, eval_states=eval_states, eval_seed=eval_seed, optimizer_restarts=restarts,
                       optimizer_steps=steps)
-    return make_eval_batch(env, env.default_params, cfg)
+    return make_eval_batch(env, env.default_params if params is None else params.params, cfg)
 
 
 @functools.lru_cache(maxsize=8)
@@ -153,17 +162,17 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
         explorer = StateExplorer(cfg, env.observation_size, normalizer)
     bootstrap = env.cfg.horizon > 1 if isinstance(env, FullDuplexEnv) else False
     T, B = cfg.num_envs, cfg.batch_size
-    eval_batch = (_default_eval_batch(cfg.env, cfg.eval_states, cfg.eval_seed, cfg.optimizer_restarts,
-                                      cfg.optimizer_steps) if shared else make_eval_batch(env, env_params, cfg))
+    batch_settings = (cfg.env, cfg.eval_states, cfg.eval_seed, cfg.optimizer_restarts, cfg.optimizer_steps)
+    eval_batch = _shared_eval_batch(*batch_settings) if shared else make_eval_batch(env, env_params, cfg)
     relocate = False
     if drift_params is not None:
         if not isinstance(env, FullDuplexEnv):
             raise ValueError("drift_params apply to the wireless FullDuplexEnv only")
         # The held-out batch of the drifted environment: the same draws, so the same states unless the
         # placement moved (hotspot), with C* and R' of the new physics.
-        drifted_batch = make_eval_batch(env, drift_params, cfg)
-        relocate = any(not np.array_equal(getattr(env_params, f), getattr(drift_params, f))
-                       for f in ("sector_center_rad", "sector_half_width_rad"))
+        drifted_batch = (_shared_eval_batch(*batch_settings, _ParamsKey(drift_params)) if shared
+                         else make_eval_batch(env, drift_params, cfg))
+        relocate = relocates(env_params, drift_params)
 
     def params_at_epoch(epoch: jax.Array, hp: HParams) -> EnvParams:
         return env_params if drift_params is None else params_at(epoch, hp["drift_epoch"], env_params, drift_params)
@@ -301,9 +310,7 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
         right after a drift the old policy meets the new environment), against that environment's C*."""
         batch, params = eval_batch, env_params
         if drift_params is not None and epoch is not None:
-            after = epoch >= hp["drift_epoch"]
-            batch, params = jax.tree.map(lambda b, a: jnp.where(after, a, b), (eval_batch, env_params),
-                                         (drifted_batch, drift_params))
+            batch, params = params_at(epoch, hp["drift_epoch"], (eval_batch, env_params), (drifted_batch, drift_params))
         actions = actor.act(actor_params, key, batch.obs)
         info, _ = jax.vmap(env.evaluate, (0, 0, None))(batch.channels, actions, params)
         rate = info.sum_rate.mean()

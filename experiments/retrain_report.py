@@ -41,7 +41,7 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "—" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
-def _variant_line(rows: list[dict], window: int) -> dict:
+def _variant_line(rows: list[dict]) -> dict:
     def stat(key: str) -> tuple[float, float]:
         mean, ci = mean_and_ci95(np.asarray([r[key] for r in rows], np.float64))
         return float(mean), float(ci)
@@ -55,7 +55,7 @@ def _variant_line(rows: list[dict], window: int) -> dict:
         "scratch": stat("scratch_level"), "retrained": stat("retrained_level"),
         "recovered": len(recovered), "recovery_epochs": float(np.mean(recovered)) if recovered else None,
         "recovery_seconds": float(np.mean(seconds)) if seconds else None,
-        "optimum_recovered": len(to_optimum), "window": window,
+        "optimum_recovered": len(to_optimum),
         "loss": stat("loss_below_scratch_level"), "gain": stat("gain_over_scratch"),
     }
 
@@ -116,19 +116,20 @@ def write_report(out: str | Path) -> str:
     """Write retrain.csv, retrain.md and the figures of `out`; return the console table."""
     out = Path(out)
     config = json.loads((out / "config.json").read_text())
-    rows, lines, panels = [], {}, []
+    rows, lines, panels, recovery = [], {}, [], {}
     for name in config["variants"]:
         done = out / name / "rows.json"
         if not done.exists():
             continue  # not run yet (an interrupted command): reported once --resume finishes it
         variant_rows = json.loads(done.read_text())
         rows += variant_rows
-        window = config["epochs"]
-        lines[name] = _variant_line(variant_rows, window)
+        lines[name] = _variant_line(variant_rows)
         after = np.load(out / name / "retrain.npz")["sum_rate"]
-        n = len(variant_rows)
+        # the bars count a run that did not recover as the whole window after the drift
+        recovery[name] = [after.shape[1] if r["recovery_epochs"] is None else r["recovery_epochs"]
+                          for r in variant_rows]
         pre = _pretrain_curves(out, name, variant_rows[0])
-        panels.append(_drift_panel(name, pre, after, n, variant_rows[0]))
+        panels.append(_drift_panel(name, pre, after, len(variant_rows), variant_rows[0]))
     if not rows:
         raise FileNotFoundError(f"{out} holds no finished variant (rows.json)")
     buffer = io.StringIO()
@@ -139,8 +140,6 @@ def write_report(out: str | Path) -> str:
     write_text_atomic(out / "retrain.md", _markdown(config, lines, rows))
     title = f"drift: {config['drift']['name']}"
     plot_drift_panels(panels, f"{title}: moving-average sum rate around the drift", out / "drift_sum_rate.png")
-    recovery = {name: [config["epochs"] if r["recovery_epochs"] is None else r["recovery_epochs"]
-                       for r in json.loads((out / name / "rows.json").read_text())] for name in lines}
     unrecovered = {name: v["runs"] - v["recovered"] for name, v in lines.items()}
     plot_recovery_bars(recovery, unrecovered,
                        {name: [r["loss_below_scratch_level"] for r in rows if r["variant"] == name] for name in lines},

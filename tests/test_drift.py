@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from d2rl_jax.config import ConfigError, HyperParams, env_preset, train_preset
-from d2rl_jax.drift import DriftScenario, drifted_params, params_at
+from d2rl_jax.drift import DriftScenario, drifted_params, params_at, relocates
 from d2rl_jax.env.mobility import uniform_in_sector
 from d2rl_jax.env.params import make_env_params
 from d2rl_jax.metrics import recovery_epoch, recovery_loss
@@ -108,7 +108,7 @@ def test_hotspot_drift_places_every_user_in_the_sector_at_the_drift_epoch(small_
     env, before = small_env
     scenario = DriftScenario("hotspot", hotspot_center_deg=-90.0, hotspot_width_deg=40.0)
     after = drifted_params(env.cfg, scenario)
-    assert scenario.relocates and not DriftScenario("noise").relocates
+    assert relocates(before, after) and not relocates(before, drifted_params(env.cfg, DriftScenario("noise")))
     cfg = train_preset("small").replace(actor="mlp", num_epochs=10, chunk_epochs=10, eval_every=5)
     fns = make_train(cfg, env, before, drift_params=after)
     hp = jax.tree.map(lambda x: x[0], stack_hparams([HyperParams(drift_epoch=3.0)]))
