@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(PY) -m experiments.run --preset quick --actor mlp,diffusion --seeds 2 --out runs/quick
 
-# Retraining after a 6 dB noise drift, every retrain_exp variant (README "Retraining after drift", ~14 min on 2 cores).
+# Retraining after a 6 dB noise drift, every retrain_exp variant (README "Retraining after drift", ~11 min on 2 cores).
 retrain: $(STAMP)
 	$(PY) -m experiments.retrain --drift noise
 
