@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m experiments.run --preset quick --actor mlp,diffusion --seeds 2 --out runs/quick
+	$(PY) -m experiments.run --preset quick --actor mlp,diffusion --apg_reference mlp --seeds 2 --out runs/quick
 
 # Retraining after a 6 dB noise drift, every retrain_exp variant (README "Retraining after drift", ~11 min on 2 cores).
 retrain: $(STAMP)

@@ -12,6 +12,10 @@ points x seeds into one run axis per variant.
     retrain_exp  retraining after drift (experiments.retrain): every actor with the designed reward,
                  the diffusion actor with every design, and designed / designed_gdm with state
                  exploration at one (M, eta) point (RAW_STATE_EXP_POINT unless --M/--eta say)
+    learn_exp    the learning study (docs/learning.md): both actors, designed reward, each learner setting
+                 of LEARN_EXP_SETTINGS changed alone from the preset's, the APG ceiling and Table II's
+                 literal settings; the default setting also sweeps the exploration std and actor lr.
+                 Always at Table II network sizes (the sweep preset sets the epochs only).
 """
 
 from __future__ import annotations
@@ -19,8 +23,17 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
-from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, ConfigError, HyperParams, TrainConfig, train_preset
+from d2rl_jax.config import (
+    ACTOR_KINDS,
+    REWARD_DESIGNS,
+    ConfigError,
+    HyperParams,
+    TrainConfig,
+    preset_hparams,
+    train_preset,
+)
 
 STATE_EXP_M = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 STATE_EXP_ETA = (0.001, 0.01, 0.1)
@@ -29,33 +42,91 @@ STATE_EXP_DESIGNS = ("designed", "designed_mlp", "designed_gdm", "gdm")  # the d
 # measures that without a 30-point grid of a design the paper does not tune.
 RAW_STATE_EXP_POINT = (0.4, 0.01)
 RETRAIN_STATE_DESIGNS = ("designed", "designed_gdm")  # retrain_exp's variants with state exploration
-GRIDS = ("action_exp", "reward_exp", "state_exp", "retrain_exp")
+GRIDS = ("action_exp", "reward_exp", "state_exp", "retrain_exp", "learn_exp")
+
+# learn_exp's static settings: each a change of the preset's learner, named; "default" changes nothing.
+# "paper_literal" is Table II as printed (its traced values come from LEARN_EXP_LITERAL_POINT); "mmse" is our
+# receiver option (76 reals), reported apart.
+LEARN_EXP_SETTINGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "apg": {"learner": "apg"},
+    "paper_literal": {"exploration": "epsilon_greedy", "num_envs": 16, "batch_size": 256, "critic_updates": 1,
+                      "policy_delay": 1},
+    "updates_1": {"critic_updates": 1, "policy_delay": 1},
+    "updates_16": {"critic_updates": 16, "policy_delay": 16},
+    "envs_256": {"num_envs": 256},
+    "envs_64": {"num_envs": 64},
+    "batch_256": {"batch_size": 256},
+    "local_critic": {"critic_kind": "local"},
+    "layer_norm": {"critic_norm": "layer"},
+    "reward_norm": {"critic_reward_norm": True},
+    "td3_delay_2": {"policy_delay": 2},
+    "mmse": {"receiver": "mmse"},
+}
+# Traced points per setting (every other setting runs the preset's point; "paper_literal" Table II's): the
+# exploration std x actor learning rate around the preset's values.
+LEARN_EXP_ACTOR_LR = (3e-4, 1e-3)
+LEARN_EXP_NOISE_STD = {"default": (0.2, 0.5), "envs_256": (0.2, 0.5), "local_critic": (0.1, 0.3)}
+LEARN_EXP_LITERAL_POINT = HyperParams()  # Table II: epsilon 0.1, lr 5e-5 / 1e-4
+
+
+def _learn_points(setting: str, base: HyperParams, swept: bool) -> list[HyperParams]:
+    if setting == "paper_literal":
+        return [LEARN_EXP_LITERAL_POINT]
+    if not swept:
+        return [base]
+    if setting == "td3_delay_2":
+        return [base.replace(actor_lr=lr) for lr in LEARN_EXP_ACTOR_LR]
+    if setting not in LEARN_EXP_NOISE_STD:
+        return [base]
+    return [base.replace(noise_std=std, actor_lr=lr) for std in LEARN_EXP_NOISE_STD[setting]
+            for lr in LEARN_EXP_ACTOR_LR]
 
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    """One static configuration of a sweep and the traced points it runs."""
+    """One static configuration of a sweep and the traced points it runs. `changes` are further static
+    TrainConfig fields (learn_exp's settings; "receiver" changes the environment's)."""
 
     name: str
     actor: str
     reward: str
     state_exploration: bool
     points: tuple[HyperParams, ...]
+    changes: tuple[tuple[str, Any], ...] = ()
 
     def config(self, base: TrainConfig) -> TrainConfig:
-        return base.replace(actor=self.actor, reward=self.reward, state_exploration=self.state_exploration)
+        changes = dict(self.changes)
+        if "receiver" in changes:
+            changes["env"] = base.env.replace(receiver=changes.pop("receiver"))
+        return base.replace(actor=self.actor, reward=self.reward, state_exploration=self.state_exploration,
+                            **changes)
 
     def point_label(self, index: int) -> str:
         hp = self.points[index]
-        return f"M={hp.max_replace_prob:g},eta={hp.replace_rate:g}" if self.state_exploration else "-"
+        if self.state_exploration:
+            return f"M={hp.max_replace_prob:g},eta={hp.replace_rate:g}"
+        if len(self.points) > 1:  # learn_exp's swept settings
+            return f"noise_std={hp.noise_std:g},actor_lr={hp.actor_lr:g}"
+        return "-"
 
 
-def variant_name(actor: str, reward: str, state_exploration: bool) -> str:
-    return f"{actor}.{reward}" + (".state" if state_exploration else "")
+def variant_name(actor: str, reward: str, state_exploration: bool, setting: str | None = None) -> str:
+    return f"{actor}.{reward}" + (".state" if state_exploration else "") + (f".{setting}" if setting else "")
 
 
-def _variant(actor: str, reward: str, state_exploration: bool, points: Sequence[HyperParams]) -> Variant:
-    return Variant(variant_name(actor, reward, state_exploration), actor, reward, state_exploration, tuple(points))
+def _variant(actor: str, reward: str, state_exploration: bool, points: Sequence[HyperParams],
+             setting: str | None = None, changes: dict[str, Any] | None = None) -> Variant:
+    return Variant(variant_name(actor, reward, state_exploration, setting), actor, reward, state_exploration,
+                   tuple(points), tuple((changes or {}).items()))
+
+
+def _learn_variants(base: HyperParams, actors: Sequence[str], settings: Sequence[str],
+                    swept: bool) -> tuple[Variant, ...]:
+    """Setting-major (both actors of a setting side by side), each with its traced points (the preset's only
+    unless `swept`)."""
+    return tuple(_variant(a, "designed", False, _learn_points(name, base, swept), name, LEARN_EXP_SETTINGS[name])
+                 for name in settings for a in actors)
 
 
 def _check_values(flag: str, values: Sequence[float], lo: float, hi: float) -> tuple[float, ...]:
@@ -78,16 +149,35 @@ def _state_points(base: HyperParams, M: Sequence[float] | None, eta: Sequence[fl
 def make_grid(name: str, base: HyperParams = HyperParams(),  # noqa: B008 (frozen, immutable)
               *, actors: Sequence[str] | None = None, designs: Sequence[str] | None = None,
               M: Sequence[float] | None = None, eta: Sequence[float] | None = None,
-              baselines: bool = True) -> tuple[Variant, ...]:
-    """The variants of grid `name`; `actors`, `designs`, `M`, `eta` narrow or replace its defaults (flags).
-    `base` holds every traced setting the grid does not sweep; `baselines=False` leaves out state_exp's
-    variants without state exploration."""
+              baselines: bool = True, settings: Sequence[str] | None = None,
+              references: bool = False, swept_points: bool = True) -> tuple[Variant, ...]:
+    """The variants of grid `name`; `actors`, `designs`, `M`, `eta`, `settings` (learn_exp) narrow or replace
+    its defaults (flags). `base` holds every traced setting the grid does not sweep; `baselines=False` leaves
+    out state_exp's variants without state exploration; `references=True` appends, for every actor of the
+    grid, the APG ceiling with the designed reward (`<actor>.designed.apg`, what the figures draw dashed);
+    `swept_points=False` runs learn_exp's settings at the preset's traced point only."""
+    variants = _grid_variants(name, base, actors, designs, M, eta, baselines, settings, swept_points)
+    if references and name not in ("learn_exp", "retrain_exp"):  # learn_exp has its own; retraining needs none
+        for actor in dict.fromkeys(v.actor for v in variants):
+            variants += (_variant(actor, "designed", False, [base], "apg", {"learner": "apg"}),)
+    return variants
+
+
+def apg_reference(actor: str) -> str:
+    """The name of an actor's APG ceiling variant in any grid."""
+    return variant_name(actor, "designed", False, "apg")
+
+
+def _grid_variants(name, base, actors, designs, M, eta, baselines, settings, swept) -> tuple[Variant, ...]:
     if name not in GRIDS:
         raise ConfigError(f"grid={name!r} is invalid: must be one of {GRIDS}")
-    for flag, given, allowed in (("--actor", actors, ACTOR_KINDS), ("--designs", designs, REWARD_DESIGNS)):
+    for flag, given, allowed in (("--actor", actors, ACTOR_KINDS), ("--designs", designs, REWARD_DESIGNS),
+                                 ("--settings", settings, tuple(LEARN_EXP_SETTINGS))):
         bad = [g for g in (given or ()) if g not in allowed]
         if bad or (given is not None and not given):
             raise ConfigError(f"{flag}={','.join(given or ())!r} is invalid: each must be one of {allowed}")
+    if name == "learn_exp":
+        return _learn_variants(base, actors or ACTOR_KINDS, settings or tuple(LEARN_EXP_SETTINGS), swept)
     if name == "action_exp":
         return tuple(_variant(a, "designed", False, [base]) for a in (actors or ACTOR_KINDS))
     if name == "retrain_exp":
@@ -116,34 +206,14 @@ def make_grid(name: str, base: HyperParams = HyperParams(),  # noqa: B008 (froze
     return tuple(variants)
 
 
-def _sweep_presets() -> dict[str, tuple[TrainConfig, HyperParams]]:
-    quick = train_preset("quick")
-    return {
-        # The paper's system (K=6, L=4, 6x6 antennas) with 64-wide, 2-deep networks, batch 64 and 500
-        # epochs: the full state_exp grid (252 runs at 2 seeds) fits a 2-core CPU (README has the time).
-        "quick": (quick.replace(num_epochs=500, chunk_epochs=250, eval_every=50, batch_size=64, buffer_size=5000,
-                                actor_hidden=64, actor_depth=2, critic_hidden=64, critic_depth=2, reward_hidden=64,
-                                reward_mlp_depth=2, reward_gdm_depth=2, senpnn_hidden=64, senpnn_depth=2,
-                                state_norm_samples=1024), HyperParams(gate_threshold=QUICK_GATE_THRESHOLD)),
-        # Table II sizes, 10k epochs (the issue's GPU goal).
-        "paper": (train_preset("paper").replace(num_epochs=10_000, chunk_epochs=1000, eval_every=100),
-                  HyperParams()),
-        # A 2+2-user, 4x4 system with tiny networks: tests and smoke checks.
-        "small": (train_preset("small"), HyperParams()),
-    }
-
-
-# The quick preset's 64 x 2 SENPNN learns slower than Table II's 256 x 4, so its reconstruction gate
-# starts higher and falls slower: 17.7 at epoch 20, 17.2 at epoch 100, 15.7 at epoch 500 (2 seeds,
-# the `epoch/gate` metric of `--grid state_exp --preset quick --designs designed --M 0.5 --eta 0.01`).
-# As for the default T (config.GATE_THRESHOLD), T is the level after 20% of the run: chi rises near epoch 100.
-QUICK_GATE_THRESHOLD = 17.2
 SWEEP_PRESETS = ("quick", "paper", "small")
 
 
 def sweep_config(preset: str, epochs: int | None = None, chunk: int | None = None) -> tuple[TrainConfig, HyperParams]:
-    """The static config and the traced settings a grid does not sweep, for a sweep preset."""
+    """The static config and the traced settings a grid does not sweep: the training preset of the same name
+    (quick: the paper's system and Table II networks, 1000 epochs; paper: 10k epochs; small: tests). Before
+    Step 7 the quick sweep preset had 64 x 2 networks and batch 64; with the learning settings every grid
+    runs the networks of the paper (docs/learning.md)."""
     if preset not in SWEEP_PRESETS:
         raise ConfigError(f"preset={preset!r} is invalid: must be one of {SWEEP_PRESETS}")
-    cfg, hp = _sweep_presets()[preset]
-    return cfg.with_schedule(epochs=epochs, chunk=chunk), hp
+    return train_preset(preset).with_schedule(epochs=epochs, chunk=chunk), preset_hparams(preset)

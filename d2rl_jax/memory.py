@@ -35,7 +35,8 @@ def _nbytes(tree) -> int:
 def activation_bytes(cfg: TrainConfig, observation_size: int, action_size: int) -> int:
     """Forward and backward activations of one update (float32): each layer's output kept for the
     backward pass and its gradient, for the batch through the critics (twice: critic and actor
-    losses), the actor (P samples for the diffusion actor) and the optional reward net and SENPNN."""
+    losses), the actor (P samples for the diffusion actor) and the optional reward net and SENPNN, plus the
+    replay batches an epoch samples (one per critic step)."""
     B, P = cfg.batch_size, cfg.diffusion.num_steps
     actor_steps = P if cfg.actor == "diffusion" else 1
     widths = 2 * 2 * cfg.critic_hidden * cfg.critic_depth  # two critics, two losses
@@ -45,7 +46,8 @@ def activation_bytes(cfg: TrainConfig, observation_size: int, action_size: int) 
         widths += P * cfg.reward_hidden * depth
     if cfg.state_exploration:
         widths += cfg.senpnn_hidden * cfg.senpnn_depth + observation_size
-    return 2 * 4 * B * (widths + observation_size + action_size)
+    sampled = 4 * cfg.critic_updates * B * (observation_size + action_size + 4)  # an epoch's replay batches
+    return 2 * 4 * B * (widths + observation_size + action_size) + sampled
 
 
 @dataclasses.dataclass(frozen=True)

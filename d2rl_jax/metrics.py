@@ -87,3 +87,9 @@ def recovery_loss(series: np.ndarray, reference: np.ndarray | float, start: int,
     reference = np.broadcast_to(np.asarray(reference, np.float64), series.shape)
     stop = series.shape[-1] if stop is None else stop
     return float(np.maximum(reference[..., start:stop] - series[..., start:stop], 0.0).sum(axis=-1))
+
+
+def first_epoch_reaching(epochs: np.ndarray, values: np.ndarray, level: float) -> int | None:
+    """The first evaluation epoch whose value is >= `level` (e.g. held-out C/C* >= 0.8), None if none is."""
+    reached = np.flatnonzero(np.asarray(values, np.float64) >= level)
+    return None if reached.size == 0 else int(np.asarray(epochs)[reached[0]])

@@ -9,17 +9,21 @@ import jax
 
 
 class MLP(nn.Module):
-    """depth x (Dense(hidden) -> activation) -> Dense(out_dim) [-> output activation]."""
+    """depth x (Dense(hidden) [-> LayerNorm] -> activation) -> Dense(out_dim) [-> output activation]."""
 
     out_dim: int
     hidden_dim: int = 256
     depth: int = 4
     activation: Callable[[jax.Array], jax.Array] = jax.nn.mish
     output_activation: Callable[[jax.Array], jax.Array] | None = None
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for _ in range(self.depth):
-            x = self.activation(nn.Dense(self.hidden_dim)(x))
+            x = nn.Dense(self.hidden_dim)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = self.activation(x)
         x = nn.Dense(self.out_dim)(x)
         return x if self.output_activation is None else self.output_activation(x)

@@ -6,6 +6,7 @@ per run (vmappable across a sweep) while the update rule is compiled once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -25,3 +26,12 @@ def init_optimizer(params: Any, learning_rate: jax.Array, weight_decay: jax.Arra
 def apply_gradients(params: Any, grads: Any, opt_state: Any) -> tuple[Any, Any]:
     updates, opt_state = ADAMW.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
+
+
+def gradient_step(loss_fn: Callable[..., tuple[jax.Array, Any]], params: Any, opt_state: Any, *args
+                  ) -> tuple[jax.Array, Any, Any, Any, Any]:
+    """One AdamW step on `loss_fn(params, *args) -> (loss, aux)`: (loss, aux, params, opt_state, grads).
+    Every network's update goes through here (Brax's `gradient_update_fn`)."""
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, *args)
+    params, opt_state = apply_gradients(params, grads, opt_state)
+    return loss, aux, params, opt_state, grads

@@ -110,8 +110,8 @@ def retrain(cfg: TrainConfig, fns: TrainFns, pretrained_state: Any, seeds: Seque
     keys = jnp.stack([jax.random.key(s) for s in seeds])
     evaluate = jax.jit(jax.vmap(fns.evaluate, (0, 0, None, 0)))
     eval_key = jax.vmap(lambda k: jax.random.fold_in(k, 1))(pretrained_state.key)  # as the loop's evaluations
-    before = evaluate(pretrained_state.agent.actor_params, eval_key, jnp.int32(drift_epoch), never)
-    after = evaluate(pretrained_state.agent.actor_params, eval_key, jnp.int32(drift_epoch), stack_hparams(drifting))
+    before = evaluate(pretrained_state.agent, eval_key, jnp.int32(drift_epoch), never)
+    after = evaluate(pretrained_state.agent, eval_key, jnp.int32(drift_epoch), stack_hparams(drifting))
     optimum_after = float(after["eval_sum_rate"][0] / after["eval_ratio_to_optimizer"][0])
     optimum_before = float(before["eval_sum_rate"][0] / before["eval_ratio_to_optimizer"][0])
     fresh = jax.jit(over_runs(fns.init, n))(keys, stack_hparams(scratch))

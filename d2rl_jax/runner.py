@@ -47,6 +47,8 @@ class ChunkProgress:
     chunk_epochs: int
     eval_sum_rate: float  # held-out sum rate, mean over runs
     chi: float | None  # substitute probability, mean over runs (state exploration)
+    eval_ratio: float = float("nan")  # held-out C / C*, mean over runs
+    critic_alignment: float = float("nan")  # cos(grad_a minQ, grad_a C) at pi(s), mean over runs (NaN: no critic)
 
     @property
     def epochs_per_s(self) -> float:
@@ -56,10 +58,16 @@ class ChunkProgress:
     def eta_s(self) -> float:
         return (self.num_epochs - self.epochs_done) / self.epochs_per_s
 
+    @property
+    def learning(self) -> str:
+        """The held-out sum rate, C/C* and the critic's alignment (when it has a critic)."""
+        align = f"  critic cos {self.critic_alignment:.2f}" if np.isfinite(self.critic_alignment) else ""
+        return f"C {self.eval_sum_rate:.3f}  C/C* {self.eval_ratio:.3f}{align}"
+
     def __str__(self) -> str:
         chi = f"chi {self.chi:.3f}  " if self.chi is not None else ""
         return (f"epoch {self.epochs_done:>6}/{self.num_epochs}  {self.epochs_per_s:7.1f} epochs/s x {self.num_runs} "
-                f"runs  sum rate {self.eval_sum_rate:.3f} (eval, mean over runs)  {chi}ETA {self.eta_s:.0f} s")
+                f"runs  {self.learning} (held-out, mean over runs)  {chi}ETA {self.eta_s:.0f} s")
 
 
 def _to_host(tree: Any) -> Any:
@@ -181,7 +189,9 @@ def run_training(
             chi = float(np.mean(epoch_metrics["chi"][:, -1])) if "chi" in epoch_metrics else None
             progress(ChunkProgress(epochs_done=(index + 1) * cfg.chunk_epochs, num_epochs=cfg.num_epochs,
                                    num_runs=len(seeds), chunk_seconds=chunk_seconds[-1], chunk_epochs=cfg.chunk_epochs,
-                                   eval_sum_rate=float(np.mean(eval_metrics["eval_sum_rate"][:, -1])), chi=chi))
+                                   eval_sum_rate=float(np.mean(eval_metrics["eval_sum_rate"][:, -1])), chi=chi,
+                                   eval_ratio=float(np.mean(eval_metrics["eval_ratio_to_optimizer"][:, -1])),
+                                   critic_alignment=float(np.mean(eval_metrics["eval_critic_alignment"][:, -1]))))
     if checkpointer is not None:
         checkpointer.close()
     return RunResult(

@@ -2,8 +2,10 @@
 
 Each row: final and best held-out sum rate, C/C* and C/R' at the end, the moving-average training
 sum rate (of the real environment under state exploration), the convergence epoch (MA sum rate
-within the tolerance of its final value), time per epoch and to convergence, gradient sums, and
-for state exploration when chi left 0. `select_best_points` chooses the best (M, eta) of a
+within the tolerance of its final value), the first epoch (and seconds) at which held-out C/C*
+reaches 0.5 and 0.8, the critic's final ground-truth diagnostics, time per epoch and to
+convergence, gradient sums (NaN for a network the learner does not have), and for state
+exploration when chi left 0. `select_best_points` chooses the best (M, eta) of a
 state-exploration variant from such rows.
 """
 
@@ -12,7 +14,16 @@ from __future__ import annotations
 import numpy as np
 
 from d2rl_jax.config import TrainConfig
-from d2rl_jax.metrics import convergence_epoch, moving_average
+from d2rl_jax.metrics import convergence_epoch, first_epoch_reaching, moving_average
+
+# Learning milestones (docs/learning.md): the first evaluation at which held-out C/C* reaches each level.
+RATIO_LEVELS = (0.5, 0.8)
+
+
+def milestone_columns(level: float) -> tuple[str, str]:
+    """(epoch column, seconds column) of a C/C* level in result rows."""
+    tag = f"{round(100 * level):d}"
+    return f"epoch_to_{tag}pct", f"seconds_to_{tag}pct"
 
 
 def _updated_mean(values: np.ndarray, updated: np.ndarray) -> float:
@@ -42,11 +53,19 @@ def run_rows(epoch_metrics: dict[str, np.ndarray], eval_metrics: dict[str, np.nd
             "seconds_per_epoch": seconds_per_epoch_per_run,
             "seconds_to_convergence": conv * seconds_per_epoch_per_run,
             "nonfinite_actions": int(epoch_metrics["nonfinite_actions"][i].sum()),
+            "critic_alignment": float(eval_metrics["eval_critic_alignment"][i, -1]),
+            "critic_error": float(eval_metrics["eval_critic_error"][i, -1]),
         }
+        for level in RATIO_LEVELS:
+            epoch_name, seconds_name = milestone_columns(level)
+            reached = first_epoch_reaching(eval_metrics["eval_epoch"][i], eval_metrics["eval_ratio_to_optimizer"][i],
+                                           level)
+            row[epoch_name] = reached
+            row[seconds_name] = None if reached is None else reached * seconds_per_epoch_per_run
         for net in ("actor", "critic"):
             for part in ("weight", "bias"):
                 name = f"{net}_grad_{part}_sum"
-                row[name] = _updated_mean(epoch_metrics[name][i], updated)
+                row[name] = _updated_mean(epoch_metrics[name][i], updated) if name in epoch_metrics else float("nan")
         if cfg.state_exploration:
             rose = epoch_metrics["chi"][i] > 0
             row.update(chi_rise_epoch=int(np.argmax(rose)) if rose.any() else None,

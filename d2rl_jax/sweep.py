@@ -42,9 +42,10 @@ from d2rl_jax.summaries import run_rows
 from d2rl_jax.train import TrainFns, make_train
 
 CSV_COLUMNS = (
-    "variant", "actor", "reward", "state_exploration", "run", "point", "seed", "M", "eta",
-    "final_sum_rate", "best_sum_rate", "ratio_to_optimizer", "ratio_to_bound", "final_ma_sum_rate",
-    "final_ma_reward", "convergence_epoch", "seconds_per_epoch", "seconds_to_convergence",
+    "variant", "actor", "reward", "learner", "state_exploration", "run", "point", "point_label", "seed", "M", "eta",
+    "actor_lr", "critic_lr", "noise_std", "final_sum_rate", "best_sum_rate", "ratio_to_optimizer", "ratio_to_bound",
+    "epoch_to_50pct", "seconds_to_50pct", "epoch_to_80pct", "seconds_to_80pct", "critic_alignment", "critic_error",
+    "final_ma_sum_rate", "final_ma_reward", "convergence_epoch", "seconds_per_epoch", "seconds_to_convergence",
     "actor_grad_weight_sum", "actor_grad_bias_sum", "critic_grad_weight_sum", "critic_grad_bias_sum",
     "chi_rise_epoch", "final_chi", "replacements", "nonfinite_actions", "chunk", "chunk_runs", "chunk_train_s",
     "steady_chunk_s_per_epoch", "compile_s",
@@ -91,9 +92,14 @@ class SweepPlan:
                 "variants": [{"name": v.variant.name, "config": v.config.to_dict(),
                               "points": [p.to_dict() for p in v.variant.points]} for v in self.variants]}
 
+    def references(self) -> dict[str, float]:
+        """Held-out mean sum rates of the references (C*, R', heuristic, random) every variant is measured on."""
+        return self.variants[0].fns.eval_batch.reference_levels() if self.variants else {}
+
     def to_dict(self) -> dict:
-        return {**self.what(), "devices": self.num_devices, "budget_bytes": self.budget_bytes,
-                "budget_source": self.budget_source, "memory_fraction": MEMORY_FRACTION,
+        return {**self.what(), "references": self.references(), "devices": self.num_devices,
+                "budget_bytes": self.budget_bytes, "budget_source": self.budget_source,
+                "memory_fraction": MEMORY_FRACTION,
                 "num_runs": self.num_runs, "num_chunks": sum(v.chunks.num_chunks for v in self.variants),
                 "compile_count": len(self.variants),  # equal chunks per variant: one program each
                 "chunking": {v.variant.name: {"runs": v.chunks.num_runs, "chunk_size": v.chunks.chunk_size,
@@ -225,8 +231,8 @@ class _SweepProgress:
             self.left -= item.chunk_epochs * size
             eta = self.seconds / self.run_epochs * self.left
             self.progress(f"{label} [{_bar(item.epochs_done / item.num_epochs)}] {item.epochs_done}/{item.num_epochs}"
-                          f" epochs  {item.epochs_per_s:.1f} epochs/s x {size} runs  sum rate "
-                          f"{item.eval_sum_rate:.3f}  chunk ETA {item.eta_s:.0f} s  sweep ETA {eta:.0f} s")
+                          f" epochs  {item.epochs_per_s:.1f} epochs/s x {size} runs  "
+                          f"{item.learning}  chunk ETA {item.eta_s:.0f} s  sweep ETA {eta:.0f} s")
         return report
 
 
@@ -268,9 +274,12 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, che
                 point, seed = vp.run(run)
                 hp = vp.variant.points[point]
                 state = vp.variant.state_exploration
-                row.update(variant=name, actor=cfg.actor, reward=cfg.reward, state_exploration=int(state), run=run,
-                           point=point, seed=seed, M=hp.max_replace_prob if state else 0.0,
-                           eta=hp.replace_rate if state else 0.0, chunk=k, chunk_runs=len(runs),
+                row.update(variant=name, actor=cfg.actor, reward=cfg.reward, learner=cfg.learner,
+                           state_exploration=int(state), run=run, point=point,
+                           point_label=vp.variant.point_label(point), seed=seed,
+                           M=hp.max_replace_prob if state else 0.0, eta=hp.replace_rate if state else 0.0,
+                           actor_lr=hp.actor_lr, critic_lr=hp.critic_lr, noise_std=hp.noise_std, chunk=k,
+                           chunk_runs=len(runs),
                            chunk_train_s=sum(result.chunk_seconds), compile_s=result.compile_s,
                            # the last compiled chunk: past the warm-up epochs that skip the update
                            steady_chunk_s_per_epoch=result.chunk_seconds[-1] / cfg.chunk_epochs)

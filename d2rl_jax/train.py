@@ -8,8 +8,10 @@
 One epoch: with state exploration, each environment's state is replaced by a SENPNN sample with
 probability chi (Algorithm 1); the actor acts on the states it sees, exploration perturbs the
 executed actions, the environments step, the transitions (with the reward of the chosen design,
-DESIGN §6) enter the device replay buffer, and, once the buffer holds a batch, every network
-(critics, actor, reward network, SENPNN) is updated once. Every function is pure:
+DESIGN §6) enter the device replay buffer, and, once the buffer holds a batch, the learner
+(`d2rl_jax.learners`: ddpg or apg, DESIGN §10) updates from `batches_per_update` replay batches, then
+the SENPNN from one. Every evaluation also measures the critic against the differentiable physics
+(`critic_alignment`, `critic_error`). Every function is pure:
 `jax.jit(jax.vmap(fns.train))(keys, stacked_hparams)` trains N runs (seeds x traced hyperparameter
 points, e.g. a grid of M and eta) in one program.
 """
@@ -22,16 +24,15 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import struct
 
 from d2rl_jax import references
-from d2rl_jax.agents import DoubleCritic, RewardModel, RewardState, actor_loss, critic_loss, explore, make_actor
+from d2rl_jax.agents import RewardModel, compute_reward, explore, make_actor, noise_std_at
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.drift import params_at, relocates
 from d2rl_jax.env import Channels, EnvParams, EnvState, FullDuplexEnv
-from d2rl_jax.metrics import layer_gradient_magnitudes, layer_names
-from d2rl_jax.optim import apply_gradients, init_optimizer
+from d2rl_jax.learners import AgentState, LearnerParts, make_learner
+from d2rl_jax.metrics import layer_names
 from d2rl_jax.replay import ReplayBuffer, add_batch, can_sample, init_buffer, sample_batch
 from d2rl_jax.state_exploration import ExplorerState, StateExplorer, StateNormalizer, fit_normalizer
 
@@ -48,17 +49,6 @@ def stack_hparams(hps: list[HyperParams]) -> HParams:
 
 
 @struct.dataclass
-class AgentState:
-    actor_params: Any
-    critic_params: Any
-    actor_opt: Any
-    critic_opt: Any
-    target_actor_params: Any  # None when the horizon is 1: no TD bootstrap, no targets
-    target_critic_params: Any
-    reward: RewardState | None = None  # the reward network of a learned design (DESIGN §6)
-
-
-@struct.dataclass
 class RunState:
     agent: AgentState
     buffer: ReplayBuffer
@@ -70,12 +60,19 @@ class RunState:
 
 
 class EvalBatch(NamedTuple):
-    """The fixed held-out states every run is evaluated on, with their references."""
+    """The fixed held-out states every run is evaluated on, with their references (NaN for probe envs)."""
 
     obs: jax.Array
     channels: Channels
     optimum: jax.Array  # C*(s), optimizer baseline
     bound: jax.Array  # R'(s)
+    heuristic: jax.Array  # MRT + equal split, full uplink power, MMSE receivers
+    random: jax.Array  # uniform raw actions decoded by the environment
+
+    def reference_levels(self) -> dict[str, float]:
+        """Mean sum rate of every reference on the batch: the lines the learning figures draw."""
+        return {"C* (optimizer)": float(self.optimum.mean()), "R' (upper bound)": float(self.bound.mean()),
+                "heuristic (MRT + MMSE)": float(self.heuristic.mean()), "random actions": float(self.random.mean())}
 
 
 class TrainFns(NamedTuple):
@@ -97,11 +94,14 @@ def make_eval_batch(env, env_params, cfg: TrainConfig) -> EvalBatch:
                                                                              cfg.eval_states)
     if not isinstance(env, FullDuplexEnv):
         nan = jnp.full((cfg.eval_states,), jnp.nan)
-        return EvalBatch(obs=obs, channels=channels, optimum=nan, bound=nan)
+        return EvalBatch(obs=obs, channels=channels, optimum=nan, bound=nan, heuristic=nan, random=nan)
     optimum = jax.jit(functools.partial(references.optimizer_rates, num_restarts=cfg.optimizer_restarts,
                                         num_steps=cfg.optimizer_steps))(channels, env_params, key_opt)
     bound = jax.jit(references.bound_rates)(channels, env_params)
-    return EvalBatch(obs=obs, channels=channels, optimum=optimum, bound=bound)
+    heuristic = jax.jit(references.heuristic_rates)(channels, env_params)
+    random = jax.jit(references.random_action_rates, static_argnums=0)(env, channels, env_params,
+                                                                        jax.random.fold_in(key_opt, 1))
+    return EvalBatch(obs=obs, channels=channels, optimum=optimum, bound=bound, heuristic=heuristic, random=random)
 
 
 class _ParamsKey:
@@ -153,7 +153,6 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
     env_params = env.default_params if env_params is None else env_params
     action_size = env.action_size
     actor = make_actor(cfg, action_size)
-    critic = DoubleCritic(hidden_dim=cfg.critic_hidden, depth=cfg.critic_depth)
     rewards = RewardModel(cfg)
     explorer = None
     if cfg.state_exploration:
@@ -161,6 +160,22 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
                       else fit_normalizer(env, env_params, cfg.state_norm_samples))
         explorer = StateExplorer(cfg, env.observation_size, normalizer)
     bootstrap = env.cfg.horizon > 1 if isinstance(env, FullDuplexEnv) else False
+    # The ground truth the diagnostics (and `apg`) differentiate: the computed part of the design (a learned
+    # design's is C - R'), evaluated on the channels each observation encodes.
+    truth = "raw" if cfg.reward == "raw" else "designed"
+    differentiable = callable(getattr(env, "channels_from_observation", None)) and callable(getattr(env, "evaluate",
+                                                                                                      None))
+
+    def true_rewards(channels, actions: jax.Array, params) -> jax.Array:
+        info, _ = jax.vmap(env.evaluate, (0, 0, None))(channels, actions, params)
+        return compute_reward(truth, info)
+
+    def reward_fn(obs: jax.Array, actions: jax.Array, params) -> jax.Array:
+        return true_rewards(jax.vmap(env.channels_from_observation, (0, None))(obs, params), actions, params)
+
+    learner = make_learner(cfg, actor, LearnerParts(action_size=action_size, rewards=rewards,
+                                                    reward_fn=reward_fn if differentiable else None,
+                                                    bootstrap=bootstrap))
     T, B = cfg.num_envs, cfg.batch_size
     batch_settings = (cfg.env, cfg.eval_states, cfg.eval_seed, cfg.optimizer_restarts, cfg.optimizer_steps)
     eval_batch = _shared_eval_batch(*batch_settings) if shared else make_eval_batch(env, env_params, cfg)
@@ -188,78 +203,30 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
         return item
 
     def init(key: jax.Array, hp: HParams) -> RunState:
-        key_env, key_actor, key_critic, key_run = jax.random.split(key, 4)
-        key_reward, key_explorer = jax.random.split(jax.random.fold_in(key, _STREAM_NETS))
+        key_env, key_agent, key_run = jax.random.split(key, 3)
         obs, env_state = jax.vmap(env.reset, (0, None))(jax.random.split(key_env, T), env_params)
-        actor_params = actor.init(key_actor, obs)
-        critic_params = critic.init(key_critic, obs, jnp.zeros((T, action_size)))
-        agent = AgentState(
-            actor_params=actor_params,
-            critic_params=critic_params,
-            actor_opt=init_optimizer(actor_params, hp["actor_lr"], hp["weight_decay"]),
-            critic_opt=init_optimizer(critic_params, hp["critic_lr"], hp["weight_decay"]),
-            target_actor_params=actor_params if bootstrap else None,
-            target_critic_params=critic_params if bootstrap else None,
-            reward=rewards.init(key_reward, obs, jnp.zeros((T, action_size)), hp),
-        )
         example = transition(obs[0], jnp.zeros(action_size), jnp.zeros(()), jnp.zeros((), bool), obs[0],
                              jnp.zeros(()), jnp.zeros((), bool))
-        return RunState(agent=agent, buffer=init_buffer(example, cfg.buffer_size), env_state=env_state, obs=obs,
-                        key=key_run, epoch=jnp.zeros((), jnp.int32),
+        key_explorer = jax.random.fold_in(key, _STREAM_NETS)
+        return RunState(agent=learner.init(key_agent, obs, hp), buffer=init_buffer(example, cfg.buffer_size),
+                        env_state=env_state, obs=obs, key=key_run, epoch=jnp.zeros((), jnp.int32),
                         explorer=None if explorer is None else explorer.init(key_explorer, hp))
 
-    def update(agent: AgentState, explorer_state, buffer: ReplayBuffer, key: jax.Array, hp: HParams):
-        key_sample, key_actor, key_target = jax.random.split(key, 3)
-        key_recompute, key_reward, key_senpnn = jax.random.split(jax.random.fold_in(key, _STREAM_NETS), 3)
-        batch = sample_batch(buffer, key_sample, B)
-        targets = batch["reward"]
-        if rewards.learned and cfg.reward_at_sampling:
-            targets, _ = rewards.shaped(agent.reward, key_recompute, batch["obs"], batch["action"], batch["designed"],
-                                        hp)
-        if bootstrap:
-            next_actions = actor.act(agent.target_actor_params, key_target, batch["next_obs"])
-            q1, q2 = critic.apply(agent.target_critic_params, batch["next_obs"], next_actions)
-            targets = targets + hp["gamma"] * (1.0 - batch["done"]) * jnp.minimum(q1, q2)
-        targets = jax.lax.stop_gradient(targets)
-
-        (c_loss, q_mean), c_grads = jax.value_and_grad(
-            lambda p: critic_loss(critic.apply, p, batch["obs"], batch["action"], targets), has_aux=True,
-        )(agent.critic_params)
-        critic_params, critic_opt = apply_gradients(agent.critic_params, c_grads, agent.critic_opt)
-
-        (a_loss, policy_q), a_grads = jax.value_and_grad(
-            lambda p: actor_loss(actor.act, critic.apply, p, critic_params, key_actor, batch["obs"]), has_aux=True,
-        )(agent.actor_params)
-        actor_params, actor_opt = apply_gradients(agent.actor_params, a_grads, agent.actor_opt)
-
-        target_actor, target_critic = agent.target_actor_params, agent.target_critic_params
-        if bootstrap:  # soft updates, eq. (24)
-            target_actor = optax.incremental_update(actor_params, target_actor, hp["tau"])
-            target_critic = optax.incremental_update(critic_params, target_critic, hp["tau"])
-        actor_w, actor_b = layer_gradient_magnitudes(a_grads)
-        critic_w, critic_b = layer_gradient_magnitudes(c_grads)
-        metrics = {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": q_mean, "updated": jnp.ones(()),
-                   "actor_grad_weight": actor_w, "actor_grad_bias": actor_b,
-                   "critic_grad_weight": critic_w, "critic_grad_bias": critic_b,
-                   "actor_grad_weight_sum": actor_w.sum(), "actor_grad_bias_sum": actor_b.sum(),
-                   "critic_grad_weight_sum": critic_w.sum(), "critic_grad_bias_sum": critic_b.sum()}
-
-        reward_state = agent.reward
-        if rewards.learned:  # A(s, a) = minQ(s, a) - minQ(s, pi(s)) under the updated critic
-            q1, q2 = critic.apply(critic_params, batch["obs"], batch["action"])
-            advantage = jax.lax.stop_gradient(jnp.minimum(q1, q2) - policy_q)
-            reward_state, reward_metrics = rewards.update(agent.reward, key_reward, batch["obs"], batch["action"],
-                                                          batch["designed"], advantage, hp)
-            metrics.update(reward_metrics)
+    def update(agent: AgentState, explorer_state, buffer: ReplayBuffer, key: jax.Array, hp: HParams,
+               params: EnvParams):
+        key_sample, key_learner = jax.random.split(key)
+        n = learner.batches_per_update
+        batches = jax.tree.map(lambda x: x.reshape((n, B) + x.shape[1:]), sample_batch(buffer, key_sample, n * B))
+        agent, metrics = learner.update(agent, batches, key_learner, hp, params)
         if explorer is not None:
-            explorer_state, explorer_metrics = explorer.update(explorer_state, key_senpnn, batch["obs"], batch["real"])
+            first = jax.tree.map(lambda x: x[0], batches)
+            explorer_state, explorer_metrics = explorer.update(
+                explorer_state, jax.random.fold_in(key, _STREAM_STATES), first["obs"], first["real"])
             metrics.update(explorer_metrics)
-        new_agent = AgentState(actor_params, critic_params, actor_opt, critic_opt, target_actor, target_critic,
-                               reward_state)
-        return new_agent, explorer_state, metrics
+        return agent, explorer_state, metrics
 
-    def skip_update(agent, explorer_state, buffer, key, hp):
-        shapes = jax.eval_shape(update, agent, explorer_state, buffer, key, hp)[2]
+    def skip_update(agent, explorer_state, buffer, key, hp, params):
+        shapes = jax.eval_shape(update, agent, explorer_state, buffer, key, hp, params)[2]
         return agent, explorer_state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
     def epoch_step(state: RunState, hp: HParams) -> tuple[RunState, dict[str, jax.Array]]:
@@ -277,7 +244,8 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
             obs, replaced, explorer_state, metrics = explorer.substitute(
                 explorer_state, jax.random.fold_in(state.key, _STREAM_STATES), state.obs, state.epoch, hp)
         actions = actor.act(state.agent.actor_params, key_act, obs)
-        executed = explore(cfg.exploration, key_explore, actions, hp["epsilon"], hp["noise_std"])
+        noise_std = noise_std_at(state.epoch.astype(jnp.float32), hp)
+        executed = explore(cfg.exploration, key_explore, actions, hp["epsilon"], noise_std)
         next_obs, env_state, info, done, extra = jax.vmap(env.step, (0, 0, 0, None))(
             jax.random.split(key_env, T), state.env_state, executed, params)
         if explorer is not None:  # a replaced state's C and R' come from its own (generated) channels
@@ -296,31 +264,52 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
                                                     info.sum_rate - info.upper_bound, replaced))
         agent, explorer_state, update_metrics = jax.lax.cond(
             can_sample(buffer, B), update, skip_update, state.agent.replace(reward=reward_state), explorer_state,
-            buffer, key_update, hp)
+            buffer, key_update, hp, params)
         metrics = {"sum_rate": info.sum_rate.mean(), "reward": reward.mean(), "upper_bound": info.upper_bound.mean(),
-                   "nonfinite_actions": extra["nonfinite_action"].sum(), **metrics, **update_metrics}
+                   "nonfinite_actions": extra["nonfinite_action"].sum(), "noise_std": noise_std, **metrics,
+                   **update_metrics}
         if drift_params is not None:
             metrics["drifted"] = (state.epoch >= hp["drift_epoch"]).astype(jnp.float32)
         return RunState(agent, buffer, env_state, next_obs, key, state.epoch + 1, explorer_state), metrics
 
-    def evaluate(actor_params, key: jax.Array, epoch: jax.Array | None = None,
+    def diagnostics(agent: AgentState, obs: jax.Array, actions: jax.Array, channels, params) -> dict[str, jax.Array]:
+        """Ground truth for the critic (DESIGN §10): the cosine between the action gradients of the learner's
+        value and of the true reward at the policy's actions, and the value's RMS error against the true
+        reward in units of that reward's std over the batch. NaN for a learner without a value (apg)."""
+        # Rows are independent, so the gradient of the batch's sum holds every row's own action gradient.
+        true = true_rewards(channels, actions, params)
+        true_grad = jax.grad(lambda a: true_rewards(channels, a, params).sum())(actions)
+        if learner.value is None:
+            nan = jnp.full((), jnp.nan)
+            return {"eval_critic_alignment": nan, "eval_critic_error": nan}
+        value = learner.value(agent, obs, actions)
+        value_grad = jax.grad(lambda a: learner.value(agent, obs, a).sum())(actions)
+        tiny = jnp.finfo(jnp.float32).tiny
+        cosine = jnp.sum(value_grad * true_grad, -1) / jnp.maximum(
+            jnp.linalg.norm(value_grad, axis=-1) * jnp.linalg.norm(true_grad, axis=-1), tiny)
+        error = jnp.sqrt(jnp.mean((value - true) ** 2)) / jnp.maximum(jnp.std(true), tiny)
+        return {"eval_critic_alignment": jnp.mean(cosine), "eval_critic_error": error}
+
+    def evaluate(agent: AgentState, key: jax.Array, epoch: jax.Array | None = None,
                  hp: HParams | None = None) -> dict[str, jax.Array]:
-        """Policy sum rate without exploration on the held-out batch, and its ratios to C* and R'. With a
-        drift configured and `epoch`, `hp` given: in the environment of `epoch` (the next to be played, so
-        right after a drift the old policy meets the new environment), against that environment's C*."""
+        """Policy sum rate without exploration on the held-out batch, its ratios to C* and R', and the
+        critic's ground-truth diagnostics. With a drift configured and `epoch`, `hp` given: in the
+        environment of `epoch` (the next to be played, so right after a drift the old policy meets the new
+        environment), against that environment's C*."""
         batch, params = eval_batch, env_params
         if drift_params is not None and epoch is not None:
             batch, params = params_at(epoch, hp["drift_epoch"], (eval_batch, env_params), (drifted_batch, drift_params))
-        actions = actor.act(actor_params, key, batch.obs)
+        actions = actor.act(agent.actor_params, key, batch.obs)
         info, _ = jax.vmap(env.evaluate, (0, 0, None))(batch.channels, actions, params)
         rate = info.sum_rate.mean()
         optimum, bound = batch.optimum.mean(), batch.bound.mean()
-        return {"eval_sum_rate": rate, "eval_ratio_to_optimizer": rate / optimum, "eval_ratio_to_bound": rate / bound}
+        return {"eval_sum_rate": rate, "eval_ratio_to_optimizer": rate / optimum, "eval_ratio_to_bound": rate / bound,
+                **diagnostics(agent, batch.obs, actions, batch.channels, params)}
 
     def run_chunk(state: RunState, hp: HParams):
         def period(state, _):
             state, epoch_metrics = jax.lax.scan(lambda s, _: epoch_step(s, hp), state, None, length=cfg.eval_every)
-            eval_metrics = evaluate(state.agent.actor_params, jax.random.fold_in(state.key, 1), state.epoch, hp)
+            eval_metrics = evaluate(state.agent, jax.random.fold_in(state.key, 1), state.epoch, hp)
             return state, (epoch_metrics, {**eval_metrics, "eval_epoch": state.epoch})
 
         periods = cfg.chunk_epochs // cfg.eval_every

@@ -8,7 +8,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, HyperParams
-from d2rl_jax.grids import Variant, make_grid
+from d2rl_jax.grids import LEARN_EXP_SETTINGS, Variant, make_grid
 
 
 def quiet_backend_probe() -> None:
@@ -30,6 +30,11 @@ def define_grid_flags() -> None:
                       "diffusion).")
     flags.DEFINE_bool("baselines", True, "state_exp: also run each design without state exploration.")
     flags.DEFINE_float("T", None, "State exploration gate threshold T (default: the preset's).")
+    flags.DEFINE_list("settings", None, f"learn_exp: learner settings, from {tuple(LEARN_EXP_SETTINGS)}.")
+    flags.DEFINE_bool("swept_points", True, "learn_exp: sweep the exploration std and actor lr of the settings that "
+                      "have points (d2rl_jax/grids.py); --noswept_points runs the preset's point only.")
+    flags.DEFINE_bool("references", True, "Also train each actor's APG ceiling (the dashed curve of the figures; "
+                      "learn_exp has its own, retraining none).")
 
 
 def parse_floats(flag: str, values: list[str] | None) -> list[float] | None:
@@ -41,10 +46,12 @@ def parse_floats(flag: str, values: list[str] | None) -> list[float] | None:
         raise app.UsageError(f"--{flag}={','.join(values)}: each value must be a number") from None
 
 
-def grid_from_flags(name: str, base_hp: HyperParams) -> tuple[Variant, ...]:
-    """Grid `name` narrowed by the flags of `define_grid_flags` (raises ConfigError naming a bad one)."""
+def grid_from_flags(name: str, base_hp: HyperParams, references: bool = True) -> tuple[Variant, ...]:
+    """Grid `name` narrowed by the flags of `define_grid_flags` (raises ConfigError naming a bad one); with
+    `references`, the APG ceilings too unless --noreferences."""
     fl = flags.FLAGS
     if fl.T is not None:
         base_hp = base_hp.replace(gate_threshold=fl.T)
     return make_grid(name, base_hp, actors=fl.actor, designs=fl.designs, M=parse_floats("M", fl.M),
-                     eta=parse_floats("eta", fl.eta), baselines=fl.baselines)
+                     eta=parse_floats("eta", fl.eta), baselines=fl.baselines, settings=fl.settings,
+                     references=references and fl.references, swept_points=fl.swept_points)

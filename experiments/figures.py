@@ -6,6 +6,7 @@ Reads each DIR written by `experiments.sweep` (plan.json, summary.csv, per-chunk
 variant found in several DIRs is taken from the first. Draws what the sweeps hold:
 
   fig2_action_curves.png   MLP vs diffusion actor: MA sum rate, MA reward (mean +- 95% CI)   action_exp
+  learning.png             held-out C/C* of both actors with their APG ceilings, C*/heuristic/random   action_exp
   fig3_action_time.png     total time to convergence, time per epoch                       action_exp
   fig4_reward_curves.png   the five reward designs: MA sum rate, MA reward                 reward_exp / state_exp
   fig5_reward_gradients.png  per-layer mean |dL/dW|, |dL/db| of the actor per design       reward_exp / state_exp
@@ -14,7 +15,9 @@ variant found in several DIRs is taken from the first. Draws what the sweeps hol
   fig8_state_curves.png    each design at its best (M, eta) vs without state exploration   state_exp
   fig9_state_time.png      time to convergence and per epoch, with and without             state_exp
 
-and DIR/reproduction.md (experiments/reproduction.py). Writes into --out (default: the first DIR).
+Every sum-rate panel draws each actor's APG ceiling (dashed, when the sweep trained it: the default) and
+the held-out C*, heuristic and random levels. Also DIR/reproduction.md (experiments/reproduction.py).
+Writes into --out (default: the first DIR).
 """
 
 from __future__ import annotations
@@ -25,9 +28,17 @@ import numpy as np
 from absl import app, flags
 
 from d2rl_jax.config import REWARD_DESIGNS
+from d2rl_jax.grids import apg_reference
 from d2rl_jax.io import write_text_atomic
 from experiments.common import quiet_backend_probe
-from experiments.plots import plot_bar_panels, plot_curve_panels, plot_heatmaps, plot_layer_bars
+from experiments.plots import (
+    REFERENCE_SUFFIX,
+    plot_bar_panels,
+    plot_curve_panels,
+    plot_heatmaps,
+    plot_layer_bars,
+    plot_learning,
+)
 from experiments.reproduction import best_point, reproduction_markdown
 from experiments.sweep_data import SweepData
 
@@ -41,12 +52,34 @@ LABELS = {"raw": "Raw R.", "designed": "Designed R.", "designed_mlp": "Designed 
 _MA = "MA sum rate (bit/s/Hz)"
 
 
+def _apg_entries(data: SweepData, entries: dict[str, tuple[str, int | None]]) -> dict[str, str]:
+    """label -> variant of the APG ceiling of every actor among `entries` that the sweeps hold."""
+    actors = dict.fromkeys(variant.split(".")[0] for variant, _ in entries.values())
+    return {f"{a} APG ceiling": apg_reference(a) for a in actors if data.has(apg_reference(a))}
+
+
 def _curve_panels(data: SweepData, entries: dict[str, tuple[str, int | None]]) -> list:
+    """MA sum rate (with each actor's APG ceiling dashed and the held-out C*, heuristic and random levels) and
+    MA reward."""
     rates, rewards = {}, {}
     for label, (variant, point) in entries.items():
         epochs, rate, reward = data.ma_curves(variant, point)
         rates[label], rewards[label] = (epochs, rate), (epochs, reward)
-    return [(rates, _MA), (rewards, "MA reward")]
+    styles = {}
+    for label, variant in _apg_entries(data, entries).items():
+        epochs, rate, _ = data.ma_curves(variant)
+        rates[label] = (epochs, rate)
+        styles[label] = {"linestyle": "--", "color": "k"}
+    levels = {k: v for k, v in data.references.items() if not k.startswith("R'")}
+    return [(rates, _MA, levels, styles), (rewards, "MA reward")]
+
+
+def learning_figure(data: SweepData, entries: dict[str, tuple[str, int | None]], title: str, path: Path) -> Path:
+    """Held-out C/C* of `entries` with the APG ceilings (dashed) and the C*, heuristic and random levels."""
+    curves = {label: data.eval_curves(v, p) for label, (v, p) in entries.items()}
+    curves.update({label.replace(" APG ceiling", REFERENCE_SUFFIX): data.eval_curves(v)
+                   for label, v in _apg_entries(data, entries).items()})
+    return plot_learning(curves, data.references, title, path)
 
 
 def _time_panels(data: SweepData, entries: dict[str, tuple[str, int | None]]) -> list:
@@ -67,8 +100,11 @@ def action_figures(data: SweepData, out: Path) -> list[Path]:
                                                  ("A. w/ GDM (diffusion)", "diffusion.designed")) if data.has(v)}
     if len(entries) < 2 or not data.has("mlp.designed"):
         return []
+    learning = {v.split(".")[0]: (v, None) for v, _ in entries.values()}
     return [plot_curve_panels(_curve_panels(data, entries), "Fig. 2 analog: action exploration",
                               out / "fig2_action_curves.png"),
+            learning_figure(data, learning, "held-out C/C* of both actors (DDPG) and their APG ceilings",
+                            out / "learning.png"),
             plot_bar_panels(_time_panels(data, entries), "Fig. 3 analog: device time, action exploration",
                             out / "fig3_action_time.png")]
 

@@ -25,11 +25,11 @@ def save_figure_atomic(fig, path: str | Path) -> Path:
 
 
 def _draw_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str,
-                 references: dict[str, float] | None = None) -> None:
+                 references: dict[str, float] | None = None, styles: dict[str, dict] | None = None) -> None:
     for name, (x, y) in curves.items():
         mean, ci = mean_and_ci95(y, axis=0)
-        ax.plot(x, mean, label=f"{name} (n={y.shape[0]})")
-        ax.fill_between(x, mean - ci, mean + ci, alpha=0.25)
+        line, = ax.plot(x, mean, label=f"{name} (n={y.shape[0]})", **(styles or {}).get(name, {}))
+        ax.fill_between(x, mean - ci, mean + ci, alpha=0.25, color=line.get_color())
     for label, value in (references or {}).items():
         ax.axhline(value, linestyle="--", linewidth=1, color="gray")
         ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, color="gray",
@@ -41,19 +41,61 @@ def _draw_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: s
 
 
 def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str, title: str, path: str | Path,
-                references: dict[str, float] | None = None) -> Path:
-    """curves: variant -> (x (E,), y (seeds, E)). references: label -> horizontal line."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    _draw_curves(ax, curves, ylabel, references)
-    ax.set_title(title)
+                references: dict[str, float] | None = None,
+                second: tuple[dict[str, tuple[np.ndarray, np.ndarray]], str] | None = None) -> Path:
+    """curves: variant -> (x (E,), y (seeds, E)). references: label -> horizontal line. `second`: (curves,
+    y label) of a second panel beside the first."""
+    fig, axes = plt.subplots(1, 2 if second else 1, figsize=(12.0 if second else 6.4, 4.0), squeeze=False)
+    _draw_curves(axes[0, 0], curves, ylabel, references)
+    if second:
+        _draw_curves(axes[0, 1], *second)
+    fig.suptitle(title, fontsize=10)
     return save_figure_atomic(fig, path)
 
 
-def plot_curve_panels(panels: list[tuple[dict, str]], title: str, path: str | Path) -> Path:
-    """Side-by-side panels (a), (b), ...: each (curves as in `plot_curves`, y label)."""
+REFERENCE_SUFFIX = ".apg"  # variants trained by the APG learner: the per-update ceiling, drawn dashed
+
+
+def learning_styles(names) -> dict[str, dict]:
+    """Each actor's DDPG curve solid and its APG ceiling dashed in the same colour."""
+    actors = list(dict.fromkeys(n.removesuffix(REFERENCE_SUFFIX) for n in names))
+    return {n: {"color": f"C{actors.index(n.removesuffix(REFERENCE_SUFFIX)) % 10}",
+                "linestyle": "--" if n.endswith(REFERENCE_SUFFIX) else "-"} for n in names}
+
+
+def ratio_references(references: dict[str, float] | None) -> dict[str, float]:
+    """The reference sum rates as fractions of C* (the y axis of the learning figures)."""
+    if not references or not np.isfinite(references.get("C* (optimizer)", np.nan)):
+        return {}
+    optimum = references["C* (optimizer)"]
+    return {"C*": 1.0, **{label: value / optimum for label, value in references.items()
+                          if label.startswith(("heuristic", "random"))}}
+
+
+def draw_learning(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], references: dict[str, float] | None) -> None:
+    """Held-out C/C* curves (APG ceilings dashed) with the C*, heuristic and random levels."""
+    styles = learning_styles(curves)
+    label = {n: f"{n.removesuffix(REFERENCE_SUFFIX)} APG ceiling" if n.endswith(REFERENCE_SUFFIX) else n
+             for n in curves}
+    _draw_curves(ax, {label[n]: c for n, c in curves.items()}, "held-out C / C*", ratio_references(references),
+                 {label[n]: style for n, style in styles.items()})
+
+
+def plot_learning(curves: dict[str, tuple[np.ndarray, np.ndarray]], references: dict[str, float] | None, title: str,
+                  path: str | Path) -> Path:
+    """curves: variant -> (eval epochs, C/C* (seeds, evals)), variants named `<actor>` or `<actor>.apg`;
+    references: the sum-rate levels of `EvalBatch.reference_levels`."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    draw_learning(ax, curves, references)
+    ax.set_title(title, fontsize=9)
+    return save_figure_atomic(fig, path)
+
+
+def plot_curve_panels(panels: list[tuple], title: str, path: str | Path) -> Path:
+    """Side-by-side panels (a), (b), ...: each (curves as in `plot_curves`, y label[, reference lines[, styles]])."""
     fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.0), squeeze=False)
-    for i, (ax, (curves, ylabel)) in enumerate(zip(axes[0], panels, strict=True)):
-        _draw_curves(ax, curves, ylabel)
+    for i, (ax, panel) in enumerate(zip(axes[0], panels, strict=True)):
+        _draw_curves(ax, *panel)
         ax.set_title(f"({chr(97 + i)})", fontsize=9)
     fig.suptitle(title, fontsize=10)
     return save_figure_atomic(fig, path)

@@ -144,7 +144,7 @@ def _jobs() -> list[Job]:
             raise app.UsageError("--from retrains the runs it names: --pretrain_epochs and --grid do not apply")
         return _loaded_jobs(Path(source))
     base, base_hp = sweep_config(FLAGS.preset)
-    variants = grid_from_flags(FLAGS.grid or "retrain_exp", base_hp)
+    variants = grid_from_flags(FLAGS.grid or "retrain_exp", base_hp, references=False)
     pre = FLAGS.pretrain_epochs or base.num_epochs
     cfg = _schedule(base, pre, FLAGS.epochs or pre)
     seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))

@@ -1,18 +1,28 @@
-r"""Train DDPG (double critic) with MLP and/or diffusion actors: seeds vmapped in one program.
+r"""Train MLP and/or diffusion actors (DDPG with a double critic, or APG): seeds vmapped in one program.
 
     python -m experiments.run --preset quick --actor mlp,diffusion --reward designed \
         --epochs 1000 --seeds 2 --out runs/quick [--resume]
+    python -m experiments.run --learner apg --actor mlp --preset quick --seeds 2
     python -m experiments.run --reward designed_gdm --state_exp --M 0.4 --eta 0.01 [--T 14]
+    python -m experiments.run --preset paper_literal        # Table II's settings as printed
 
 Rewards (DESIGN §6): raw, designed, designed_mlp, designed_gdm, gdm. --state_exp turns on GDM
 state exploration (Algorithm 1) with maximum substitute probability M, rate eta, gate threshold T.
+Learners (DESIGN §10): ddpg, apg (the analytic policy gradient through the physics). A DDPG run also
+trains, per actor, the APG reference with the same settings (--apg_reference=none skips it, =mlp keeps
+only the MLP actor's): the ceiling every learning figure draws. Settings left unset come from the
+preset (d2rl_jax/config.py).
 
 Writes, atomically:
   DIR/config.json                      every static and traced setting
-  DIR/<actor>/metrics.npz              per-epoch and per-evaluation metrics, (seeds, ...)
-  DIR/<actor>/checkpoints/             orbax checkpoints after every chunk (for --resume)
-  DIR/<actor>/run.json                 the runs' config, seeds, hyperparameters (experiments.retrain --from)
-  DIR/summary.json                     per variant: final/best sum rate, C/C*, convergence epoch, timing
+  DIR/<variant>/metrics.npz            per-epoch and per-evaluation metrics, (seeds, ...); variant = actor,
+                                       or <actor>.apg for the reference
+  DIR/<variant>/checkpoints/           orbax checkpoints after every chunk (for --resume)
+  DIR/<variant>/run.json               the runs' config, seeds, hyperparameters (experiments.retrain --from)
+  DIR/summary.json                     per variant: final/best C, C/C*, epochs/seconds to 0.5 and 0.8 C*,
+                                       critic alignment and error, convergence epoch, timing; reference levels
+  DIR/learning.png                     held-out C/C* per actor with the APG ceiling, heuristic, random lines
+  DIR/critic.png                       the critic's ground-truth alignment and error over training
   DIR/sum_rate.png, DIR/ma_reward.png, DIR/eval_sum_rate.png   mean +- 95% CI over seeds
   DIR/chi.png                          with --state_exp: the substitute probability chi per epoch
 """
@@ -27,55 +37,95 @@ import numpy as np
 from absl import app, flags
 
 from d2rl_jax.checkpoint import latest_checkpoint
-from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, TRAIN_PRESETS, ConfigError, HyperParams, train_preset
+from d2rl_jax.config import (
+    ACTOR_KINDS,
+    COMPUTED_REWARD_DESIGNS,
+    CRITIC_KINDS,
+    CRITIC_NORMS,
+    EXPLORATION_KINDS,
+    LEARNERS,
+    REWARD_DESIGNS,
+    TRAIN_PRESETS,
+    ConfigError,
+    preset_hparams,
+    train_preset,
+)
 from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from d2rl_jax.metrics import moving_average
 from d2rl_jax.retrain import write_run_info
 from d2rl_jax.runner import RunResult, run_training
-from d2rl_jax.summaries import run_rows
+from d2rl_jax.summaries import RATIO_LEVELS, milestone_columns, run_rows
 from d2rl_jax.timing import device_info
 from experiments.common import quiet_backend_probe
-from experiments.plots import plot_curves
+from experiments.plots import plot_curves, plot_learning
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("preset", "quick", list(TRAIN_PRESETS), "Training preset (environment + training sizes).")
+flags.DEFINE_enum("preset", "quick", list(TRAIN_PRESETS), "Training preset (environment, sizes, learning settings).")
 flags.DEFINE_list("actor", ["mlp", "diffusion"], f"Actor kinds to train, comma-separated, from {ACTOR_KINDS}.")
 flags.DEFINE_enum("reward", None, list(REWARD_DESIGNS), "Reward design (default: the preset's).")
+flags.DEFINE_enum("learner", "ddpg", list(LEARNERS), "ddpg, or apg: the analytic policy gradient through the physics.")
+flags.DEFINE_list("apg_reference", ["all"], "With --learner ddpg, the actors whose APG reference (the ceiling the "
+                  "figures draw) is trained too: 'all' (every --actor), 'none', or a comma-separated list.")
 flags.DEFINE_integer("epochs", None, "Epochs (default: the preset's); a multiple of --chunk.", lower_bound=1)
 flags.DEFINE_integer("chunk", None, "Epochs per compiled chunk between progress lines and checkpoints.",
                      lower_bound=1)
 flags.DEFINE_integer("eval_every", None, "Epochs between held-out evaluations.", lower_bound=1)
 flags.DEFINE_integer("seeds", 2, "Number of seeds (vmapped in one program).", lower_bound=1)
 flags.DEFINE_integer("seed_offset", 0, "First seed.")
-flags.DEFINE_float("actor_lr", HyperParams.actor_lr, "Actor learning rate.")
-flags.DEFINE_float("critic_lr", HyperParams.critic_lr, "Critic learning rate.")
-flags.DEFINE_float("epsilon", HyperParams.epsilon, "Epsilon-greedy exploration probability.")
-flags.DEFINE_float("kappa", HyperParams.kappa, "Weight of the learned reward term (designed_mlp/_gdm, gdm).")
+# Static learning settings (default: the preset's).
+flags.DEFINE_enum("exploration", None, list(EXPLORATION_KINDS), "Exploration of the executed actions.")
+flags.DEFINE_integer("num_envs", None, "Environments stepped per epoch (T).", lower_bound=1)
+flags.DEFINE_integer("batch_size", None, "Replay batch size.", lower_bound=1)
+flags.DEFINE_integer("buffer_size", None, "Replay buffer capacity.", lower_bound=1)
+flags.DEFINE_integer("critic_updates", None, "Critic steps per epoch.", lower_bound=1)
+flags.DEFINE_integer("policy_delay", None, "Critic steps per actor step (divides --critic_updates).", lower_bound=1)
+flags.DEFINE_enum("critic_kind", None, list(CRITIC_KINDS), "Critic kind: mlp on [s | a], or local (linear in the "
+                  "action around the policy's; d2rl_jax/agents/critic.py).")
+flags.DEFINE_enum("critic_norm", None, list(CRITIC_NORMS), "Normalization of the critics' hidden layers.")
+flags.DEFINE_bool("critic_reward_norm", None, "Critics regress rewards standardized by running moments.")
+# Traced settings (default: the preset's).
+flags.DEFINE_float("actor_lr", None, "Actor learning rate.")
+flags.DEFINE_float("critic_lr", None, "Critic learning rate.")
+flags.DEFINE_float("epsilon", None, "Epsilon-greedy exploration probability.")
+flags.DEFINE_float("noise_std", None, "Gaussian exploration std (at epoch 0 with a decay).")
+flags.DEFINE_float("noise_std_final", None, "Gaussian exploration std at the end of the decay.")
+flags.DEFINE_float("noise_decay_epochs", None, "Epochs of the linear decay of the std (0: constant).")
+flags.DEFINE_float("kappa", None, "Weight of the learned reward term (designed_mlp/_gdm, gdm).")
 flags.DEFINE_bool("state_exp", False, "GDM state exploration (Algorithm 1).")
-flags.DEFINE_float("M", HyperParams.max_replace_prob, "State exploration: maximum substitute probability M.")
-flags.DEFINE_float("eta", HyperParams.replace_rate, "State exploration: update rate eta of chi.")
-flags.DEFINE_float("T", HyperParams.gate_threshold,
-                   "State exploration: gate threshold T (chi rises while the gate quantity is below it; "
+flags.DEFINE_float("M", None, "State exploration: maximum substitute probability M.")
+flags.DEFINE_float("eta", None, "State exploration: update rate eta of chi.")
+flags.DEFINE_float("T", None, "State exploration: gate threshold T (chi rises while the gate quantity is below it; "
                    "see docs/design-notes.md for the measured range).")
 flags.DEFINE_string("out", None, "Output directory (default runs/<preset>).")
 flags.DEFINE_bool("resume", False, "Continue from the checkpoints in --out.")
 
+_STATIC_FLAGS = ("reward", "learner", "exploration", "num_envs", "batch_size", "buffer_size", "critic_updates",
+                 "policy_delay", "critic_kind", "critic_norm", "critic_reward_norm")
+_TRACED_FLAGS = {"actor_lr": "actor_lr", "critic_lr": "critic_lr", "epsilon": "epsilon", "noise_std": "noise_std",
+                 "noise_std_final": "noise_std_final", "noise_decay_epochs": "noise_decay_epochs", "kappa": "kappa",
+                 "M": "max_replace_prob", "eta": "replace_rate", "T": "gate_threshold"}
 
-_FLAG_OF_FIELD = {"max_replace_prob": "--M", "replace_rate": "--eta", "gate_threshold": "--T"}
+
+def _flag_of(err: ConfigError) -> str | None:
+    """The flag behind a ConfigError's field, when a flag sets it."""
+    fields = {**{f: f for f in _STATIC_FLAGS}, **{field: flag for flag, field in _TRACED_FLAGS.items()}}
+    return next((f"--{flag}" for field, flag in fields.items() if f".{field}=" in str(err)), None)
 
 
-def _config():
-    changes = {}
-    if FLAGS.reward is not None:
-        changes["reward"] = FLAGS.reward
+def _settings():
+    """(static config, traced hyperparameters): the preset's, changed by every flag given."""
+    changes = {f: getattr(FLAGS, f) for f in _STATIC_FLAGS if getattr(FLAGS, f) is not None}
     if FLAGS.state_exp:
         changes["state_exploration"] = True
     cfg = train_preset(FLAGS.preset).replace(**changes)
-    return cfg.with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)
+    cfg = cfg.with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)
+    hp = preset_hparams(FLAGS.preset).replace(**{field: getattr(FLAGS, flag) for flag, field in _TRACED_FLAGS.items()
+                                                 if getattr(FLAGS, flag) is not None})
+    return cfg, hp
 
 
-def _summary(result: RunResult, cfg, actor: str) -> dict:
-    """Means over seeds of the per-run rows, with the per-seed convergence epochs and chi rises."""
+def _summary(result: RunResult, cfg, variant: str) -> dict:
+    """Means over seeds of the per-run rows, with the per-seed convergence epochs, milestones and chi rises."""
     seeds = result.eval_metrics["eval_sum_rate"].shape[0]
     rows = run_rows(result.epoch_metrics, result.eval_metrics, cfg, result.seconds_per_epoch / seeds)
 
@@ -83,13 +133,18 @@ def _summary(result: RunResult, cfg, actor: str) -> dict:
         return float(np.mean([r[name] for r in rows]))
 
     summary = {
-        "actor": actor,
+        "variant": variant,
+        "actor": cfg.actor,
+        "learner": cfg.learner,
         "seeds": seeds,
         "final_eval_sum_rate": mean("final_sum_rate"),
         "best_eval_sum_rate": mean("best_sum_rate"),
         "final_ratio_to_optimizer": mean("ratio_to_optimizer"),
+        "final_ratio_to_optimizer_per_seed": [r["ratio_to_optimizer"] for r in rows],
         "final_ratio_to_bound": mean("ratio_to_bound"),
         "final_ma_sum_rate": mean("final_ma_sum_rate"),
+        "final_critic_alignment": mean("critic_alignment"),
+        "final_critic_error": mean("critic_error"),
         "convergence_epoch_per_seed": [r["convergence_epoch"] for r in rows],
         "convergence_epoch": mean("convergence_epoch"),
         "seconds_per_epoch_all_seeds": result.seconds_per_epoch,
@@ -98,6 +153,9 @@ def _summary(result: RunResult, cfg, actor: str) -> dict:
         "compile_s": None if np.isnan(result.compile_s) else result.compile_s,  # None: fully resumed
         "nonfinite_actions": sum(r["nonfinite_actions"] for r in rows),
     }
+    for level in RATIO_LEVELS:  # per seed; None where a seed never reached the level
+        for column in milestone_columns(level):
+            summary[f"{column}_per_seed"] = [r[column] for r in rows]
     if cfg.state_exploration:  # DESIGN §7: a run where chi never left 0 is not a state-exploration result
         summary.update(chi_rise_epoch_per_seed=[r["chi_rise_epoch"] for r in rows], final_chi=mean("final_chi"),
                        replacements=sum(r["replacements"] for r in rows))
@@ -112,6 +170,39 @@ def _save_metrics(path: Path, result: RunResult) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def _variants(cfg) -> list[tuple[str, object]]:
+    """(name, config) of every program to train: each actor, and its APG reference after the DDPG runs."""
+    variants = [(actor if cfg.learner == "ddpg" else f"{actor}.apg", cfg.replace(actor=actor))
+                for actor in FLAGS.actor]
+    if cfg.learner == "ddpg":
+        # APG ascends the computed part of a learned design, so a learned design's reference is `designed`'s
+        base = cfg if cfg.reward in COMPUTED_REWARD_DESIGNS else cfg.replace(reward="designed")
+        variants += [(f"{actor}.apg", base.replace(actor=actor, learner="apg")) for actor in _reference_actors()]
+    return variants
+
+
+def _reference_actors() -> list[str]:
+    given = FLAGS.apg_reference
+    if given == ["all"]:
+        return list(FLAGS.actor)
+    if given in (["none"], []):
+        return []
+    bad = [a for a in given if a not in FLAGS.actor]
+    if bad:
+        raise app.UsageError(f"--apg_reference={','.join(given)}: each must be one of the trained actors "
+                             f"{tuple(FLAGS.actor)}, or 'all' or 'none'")
+    return given
+
+
+def _learning_line(s: dict) -> str:
+    reached = []
+    for level in RATIO_LEVELS:
+        epochs = [e for e in s[f"{milestone_columns(level)[0]}_per_seed"] if e is not None]
+        n = len(s[f"{milestone_columns(level)[0]}_per_seed"])
+        reached.append(f"{np.mean(epochs):6.0f} ({len(epochs)}/{n})" if epochs else f"{'-':>6} (0/{n})")
+    return "".join(f"{r:>14}" for r in reached)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -120,52 +211,62 @@ def main(argv: list[str]) -> None:
     if bad or not FLAGS.actor:
         raise app.UsageError(f"--actor={','.join(FLAGS.actor)}: each must be one of {ACTOR_KINDS}")
     try:
-        cfg = _config()
-        hp = HyperParams(actor_lr=FLAGS.actor_lr, critic_lr=FLAGS.critic_lr, epsilon=FLAGS.epsilon, kappa=FLAGS.kappa,
-                         max_replace_prob=FLAGS.M, replace_rate=FLAGS.eta, gate_threshold=FLAGS.T)
+        cfg, hp = _settings()
     except ConfigError as err:
-        flag = next((f for field, f in _FLAG_OF_FIELD.items() if f".{field}=" in str(err)), None)
+        flag = _flag_of(err)
         raise app.UsageError(str(err) + (f" (flag {flag})" if flag else "")) from None
     out = Path(FLAGS.out or f"runs/{FLAGS.preset}")
     seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))
-    earlier = [a for a in FLAGS.actor if latest_checkpoint(out / a / "checkpoints") is not None]
+    variants = _variants(cfg)
+    earlier = [name for name, _ in variants if latest_checkpoint(out / name / "checkpoints") is not None]
     if earlier and not FLAGS.resume:  # checked before anything is written: the earlier run's files stay intact
         raise app.UsageError(f"--out={out} already holds checkpoints of an earlier run ({', '.join(earlier)}): "
                              "pass --resume to continue it, or choose a new --out")
     write_json_atomic(out / "config.json", {"preset": FLAGS.preset, "actors": FLAGS.actor, "seeds": seeds,
-                                            "train_config": cfg.to_dict(), "hyperparams": hp.to_dict()})
+                                            "train_config": cfg.to_dict(), "hyperparams": hp.to_dict(),
+                                            "variants": {name: c.to_dict() for name, c in variants}})
     state_exp = f" state_exp(M={hp.max_replace_prob:g}, eta={hp.replace_rate:g}, T={hp.gate_threshold:g})" \
         if cfg.state_exploration else ""
-    print(f"preset={FLAGS.preset} reward={cfg.reward}{state_exp} epochs={cfg.num_epochs} seeds={seeds} -> {out}",
-          flush=True)
-    summaries, curves = {}, {"sum_rate": {}, "ma_reward": {}, "eval": {}, "chi": {}}
+    print(f"preset={FLAGS.preset} learner={cfg.learner} reward={cfg.reward}{state_exp} epochs={cfg.num_epochs} "
+          f"seeds={seeds} -> {out}", flush=True)
+    summaries, curves = {}, {"sum_rate": {}, "ma_reward": {}, "eval": {}, "ratio": {}, "chi": {}, "alignment": {},
+                             "error": {}}
     references = None
-    for actor in FLAGS.actor:
-        variant = cfg.replace(actor=actor)
-        print(f"[{actor}] compiling and training {len(seeds)} run(s) in one program ...", flush=True)
-        write_run_info(out / actor, variant, seeds, [hp] * len(seeds))  # for experiments.retrain --from
-        result = run_training(variant, seeds, hp, checkpoint_dir=out / actor / "checkpoints", resume=FLAGS.resume,
-                              progress=lambda line, actor=actor: print(f"[{actor}] {line}", flush=True))
-        _save_metrics(out / actor / "metrics.npz", result)
-        summaries[actor] = _summary(result, variant, actor)
+    for name, variant in variants:
+        print(f"[{name}] compiling and training {len(seeds)} run(s) in one program ...", flush=True)
+        write_run_info(out / name, variant, seeds, [hp] * len(seeds))  # for experiments.retrain --from
+        result = run_training(variant, seeds, hp, checkpoint_dir=out / name / "checkpoints", resume=FLAGS.resume,
+                              progress=lambda line, name=name: print(f"[{name}] {line}", flush=True))
+        _save_metrics(out / name / "metrics.npz", result)
+        summaries[name] = _summary(result, variant, name)
         epochs = np.arange(1, cfg.num_epochs + 1)
+        eval_epochs = result.eval_metrics["eval_epoch"][0]
         if cfg.state_exploration:  # the real environment's C apart from that of the stored (partly generated) states
-            curves["sum_rate"][f"{actor}, real states"] = (
+            curves["sum_rate"][f"{name}, real states"] = (
                 epochs, moving_average(result.epoch_metrics["real_sum_rate"], cfg.ma_window))
-            curves["sum_rate"][f"{actor}, stored (generated where replaced)"] = (
+            curves["sum_rate"][f"{name}, stored (generated where replaced)"] = (
                 epochs, moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window))
         else:
-            curves["sum_rate"][actor] = (epochs, moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window))
-        curves["ma_reward"][actor] = (epochs, moving_average(result.epoch_metrics["reward"], cfg.ma_window))
-        curves["eval"][actor] = (result.eval_metrics["eval_epoch"][0], result.eval_metrics["eval_sum_rate"])
-        if cfg.state_exploration:
-            curves["chi"][actor] = (epochs, result.epoch_metrics["chi"])
-            if None in summaries[actor]["chi_rise_epoch_per_seed"]:
-                print(f"[{actor}] WARNING: chi never left 0 in some seed: the gate quantity stayed above T="
+            curves["sum_rate"][name] = (epochs, moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window))
+        curves["ma_reward"][name] = (epochs, moving_average(result.epoch_metrics["reward"], cfg.ma_window))
+        curves["eval"][name] = (eval_epochs, result.eval_metrics["eval_sum_rate"])
+        curves["ratio"][name] = (eval_epochs, result.eval_metrics["eval_ratio_to_optimizer"])
+        if variant.learner == "ddpg":
+            curves["alignment"][name] = (eval_epochs, result.eval_metrics["eval_critic_alignment"])
+            curves["error"][name] = (eval_epochs, result.eval_metrics["eval_critic_error"])
+        if cfg.state_exploration and variant.learner == cfg.learner:
+            curves["chi"][name] = (epochs, result.epoch_metrics["chi"])
+            if None in summaries[name]["chi_rise_epoch_per_seed"]:
+                print(f"[{name}] WARNING: chi never left 0 in some seed: the gate quantity stayed above T="
                       f"{hp.gate_threshold:g}; this is not a state-exploration result (lower --T)", flush=True)
-        batch = result.fns.eval_batch
-        references = {"C* (optimizer)": float(batch.optimum.mean()), "R' (upper bound)": float(batch.bound.mean())}
-    write_json_atomic(out / "summary.json", {"variants": summaries, "device": device_info()})
+        references = result.fns.eval_batch.reference_levels()
+    write_json_atomic(out / "summary.json", {"variants": summaries, "references": references, "device": device_info()})
+    title = f"{FLAGS.preset}: {cfg.learner}, {cfg.reward} reward"
+    plot_learning(curves["ratio"], references, f"{title}: held-out C/C* (mean +- 95% CI, {len(seeds)} seeds)",
+                  out / "learning.png")
+    if curves["alignment"]:
+        plot_curves(curves["alignment"], "cos(grad_a min Q, grad_a C) at pi(s)", f"{title}: critic alignment",
+                    out / "critic.png", second=(curves["error"], "critic RMS error / std of the reward"))
     plot_curves(curves["sum_rate"], "sum rate (bit/s/Hz), MA of executed actions",
                 f"{FLAGS.preset}: training sum rate", out / "sum_rate.png")
     plot_curves(curves["ma_reward"], f"MA reward ({cfg.reward})", f"{FLAGS.preset}: moving-average reward",
@@ -175,14 +276,18 @@ def main(argv: list[str]) -> None:
     if cfg.state_exploration:
         plot_curves(curves["chi"], "substitute probability chi", f"{FLAGS.preset}: state exploration (Algorithm 1)",
                     out / "chi.png")
-    lines = [f"{'actor':<10}{'final C':>9}{'best C':>9}{'C/C*':>7}{'conv.ep':>9}{'s/epoch':>10}{'compile s':>10}"]
+    levels = "".join(f"{f'epoch {level:g}C*':>14}" for level in RATIO_LEVELS)
+    lines = [f"{'variant':<16}{'final C':>9}{'C/C*':>7}{'cos':>6}{levels}{'s/epoch':>10}{'compile s':>10}"]
     for s in summaries.values():
-        lines.append(f"{s['actor']:<10}{s['final_eval_sum_rate']:9.3f}{s['best_eval_sum_rate']:9.3f}"
-                     f"{s['final_ratio_to_optimizer']:7.3f}{s['convergence_epoch']:9.0f}"
+        cos = s["final_critic_alignment"]
+        lines.append(f"{s['variant']:<16}{s['final_eval_sum_rate']:9.3f}{s['final_ratio_to_optimizer']:7.3f}"
+                     f"{cos if np.isfinite(cos) else float('nan'):6.2f}{_learning_line(s)}"
                      f"{s['seconds_per_epoch_per_run']:10.4f}{s['compile_s'] or float('nan'):10.1f}")
+    lines.append("references (held-out mean C): " + ", ".join(f"{k} {v:.3f}" for k, v in references.items()))
     table = "\n".join(lines)
     write_text_atomic(out / "summary.txt", table + "\n")
-    print("\n" + table + f"\n\nwrote {out}/summary.json, metrics.npz per actor, and PNG curves", flush=True)
+    print("\n" + table + f"\n\nwrote {out}/summary.json, learning.png, metrics.npz per variant, and PNG curves",
+          flush=True)
 
 
 if __name__ == "__main__":

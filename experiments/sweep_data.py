@@ -75,14 +75,26 @@ class SweepData:
         epochs = np.arange(1, rate.shape[1] + 1)
         return epochs, moving_average(rate, window), moving_average(epoch["reward"], window)
 
+    def eval_curves(self, variant: str, point: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(evaluation epochs, held-out C/C* (runs, evaluations))."""
+        _, evals = self.metrics(variant, point)
+        return evals["eval_epoch"][0], evals["eval_ratio_to_optimizer"]
+
+    @property
+    def references(self) -> dict[str, float]:
+        """The held-out reference levels (C*, R', heuristic, random) of the first sweep, {} for older sweeps."""
+        return self.plans[0].get("references", {})
+
     @property
     def epochs(self) -> int:
         return int(self.plans[0]["base_config"]["num_epochs"])
 
     @property
     def device(self) -> str:
-        timing = self.dirs[0] / "timing.json"
-        if timing.exists():
-            info = json.loads(timing.read_text()).get("device", {})
-            return f"{info.get('device_kind', '?')} (jax {info.get('jax_version', '?')})"
+        """The device of the first sweep that wrote timing.json (a sweep cut short writes none)."""
+        for d in self.dirs:
+            timing = d / "timing.json"
+            if timing.exists():
+                info = json.loads(timing.read_text()).get("device", {})
+                return f"{info.get('device_kind', '?')} (jax {info.get('jax_version', '?')})"
         return "unknown (no timing.json)"

@@ -89,5 +89,6 @@ def test_gate_range_cli_reports_both_gates(tmp_path):
         levels = data["levels"][gate]
         assert levels["1.00"]["epoch"] == 39 and levels["1.00"]["mean"] > 0
         assert levels["min_over_run"] <= levels["1.00"]["mean"]
-    assert data["levels"]["eps_loss"]["0.05"]["mean"] is None  # epoch 1: the SENPNN has not trained yet
+    # the small preset steps T = 256 >= batch environments per epoch: the SENPNN trains from the first epoch on
+    assert data["levels"]["eps_loss"]["0.05"]["mean"] > 0
     assert (out / "gate_range.png").stat().st_size > 0 and "paper T = 0.0005" in (out / "gate_range.txt").read_text()

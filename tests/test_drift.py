@@ -127,7 +127,7 @@ def test_hotspot_drift_places_every_user_in_the_sector_at_the_drift_epoch(small_
         if epoch == 3:  # placed in the sector at epoch 3, then one random-walk step (1.5 m)
             assert inside.mean() > 0.9
     # held-out evaluation: the old batch before the drift, the crowd's batch (its own C*) after it
-    params = state.agent.actor_params
+    params = state.agent
     early, late = fns.evaluate(params, jax.random.key(1), jnp.int32(2), hp), fns.evaluate(params, jax.random.key(1),
                                                                                             jnp.int32(3), hp)
     plain = make_train(cfg, env, before).evaluate(params, jax.random.key(1))

@@ -22,7 +22,8 @@ def _metrics(runs=2, epochs=200, state_exploration=False):
         epoch["chi"] = np.where(np.arange(epochs) >= 150, 0.4, 0.0) * np.ones((runs, 1))
         epoch["replacements"] = np.ones((runs, epochs))
     evals = {"eval_sum_rate": np.array([[0.5, 0.7], [0.6, 0.4]]), "eval_ratio_to_optimizer": np.full((runs, 2), 0.1),
-             "eval_ratio_to_bound": np.full((runs, 2), 0.05)}
+             "eval_ratio_to_bound": np.full((runs, 2), 0.05), "eval_epoch": np.tile([100, 200], (runs, 1)),
+             "eval_critic_alignment": np.full((runs, 2), 0.3), "eval_critic_error": np.full((runs, 2), 0.5)}
     return epoch, evals
 
 
@@ -42,3 +43,13 @@ def test_state_exploration_converges_on_the_real_sum_rate():
     assert all(r["convergence_epoch"] < 150 for r in rows)
     assert all(r["final_ma_sum_rate"] == pytest.approx(1.0, abs=0.01) for r in rows)
     assert [r["chi_rise_epoch"] for r in rows] == [150, 150] and rows[0]["final_chi"] == 0.4
+
+
+def test_milestones_are_the_first_evaluations_reaching_each_level():
+    epoch, evals = _metrics()
+    evals["eval_ratio_to_optimizer"] = np.array([[0.55, 0.85], [0.3, 0.6]])
+    del epoch["critic_grad_weight_sum"]  # a learner without a critic (apg) reports no critic gradients
+    rows = run_rows(epoch, evals, train_preset("small"), seconds_per_epoch_per_run=0.01)
+    assert [r["epoch_to_50pct"] for r in rows] == [100, 200] and [r["epoch_to_80pct"] for r in rows] == [200, None]
+    assert rows[0]["seconds_to_80pct"] == pytest.approx(2.0) and rows[1]["seconds_to_80pct"] is None
+    assert np.isnan(rows[0]["critic_grad_weight_sum"]) and rows[0]["critic_alignment"] == 0.3

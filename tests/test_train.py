@@ -5,9 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from d2rl_jax import references
-from d2rl_jax.config import HyperParams, train_preset
-from d2rl_jax.env import FullDuplexEnv
+from d2rl_jax.config import HyperParams, preset_hparams, train_preset
 from d2rl_jax.env.probe import ProbeEnv
 from d2rl_jax.runner import run_training
 from d2rl_jax.train import hparams_to_arrays, make_train, stack_hparams
@@ -33,7 +31,7 @@ def test_probe_target_reward_moves_the_actor_to_the_target(actor):
     cfg = SMALL.replace(actor=actor, reward="raw", num_epochs=400, chunk_epochs=400, eval_every=100)
     fns = make_train(cfg, ProbeEnv(kind="target"))
     state = jax.jit(fns.init)(jax.random.key(0), hparams_to_arrays(FAST))
-    before = -float(jax.jit(fns.evaluate)(state.agent.actor_params, jax.random.key(1))["eval_sum_rate"])
+    before = -float(jax.jit(fns.evaluate)(state.agent, jax.random.key(1))["eval_sum_rate"])
     _, (_, eval_metrics) = _train(fns)
     after = -float(eval_metrics["eval_sum_rate"][-1])  # mean ||a - a*||^2 on held-out observations
     assert after < before / 4.0, (before, after)
@@ -105,15 +103,18 @@ def test_horizon_above_one_bootstraps_with_target_networks():
     assert np.all(np.isfinite(epoch_metrics["critic_loss"]))
 
 
-def test_trained_policy_beats_random_actions():
-    cfg = train_preset("small").replace(actor="mlp", num_epochs=1000, chunk_epochs=1000, eval_every=250)
+# The learning test (docs/learning.md, "The learning test"): the small preset's defaults for 400 epochs, mean
+# held-out C/C* of 2 seeds. Measured on 3 seeds (CPU): MLP 0.62 (lowest seed 0.59), diffusion 0.41 (lowest 0.38);
+# uniform random actions score 0.26 and a learner that stops learning stays near its start (0.15-0.26).
+@pytest.mark.parametrize("actor, threshold", [("mlp", 0.5), ("diffusion", 0.35)])
+def test_ddpg_learns_the_small_system(actor, threshold):
+    cfg = train_preset("small").replace(actor=actor, num_epochs=400, chunk_epochs=400, eval_every=400)
     fns = make_train(cfg)
-    _, (_, eval_metrics) = _train(fns, hp=HyperParams(actor_lr=1e-3, critic_lr=1e-3))
-    env = FullDuplexEnv(cfg.env)
-    random_rate = float(jax.jit(references.random_action_rates, static_argnums=0)(
-        env, fns.eval_batch.channels, env.default_params, jax.random.key(0)).mean())
-    trained = float(eval_metrics["eval_sum_rate"][-1])
-    assert trained > 1.3 * random_rate, (trained, random_rate)
+    keys = jnp.stack([jax.random.key(seed) for seed in (0, 1)])
+    _, (_, eval_metrics) = jax.jit(jax.vmap(fns.train))(keys, stack_hparams([preset_hparams("small")] * 2))
+    final = float(np.mean(eval_metrics["eval_ratio_to_optimizer"][:, -1]))
+    random_ratio = float(fns.eval_batch.random.mean() / fns.eval_batch.optimum.mean())
+    assert final >= threshold, (final, random_ratio)
 
 
 def test_over_runs_matches_vmap_for_one_and_many_runs():

@@ -1,10 +1,9 @@
-"""The DDPG agent: actor kinds, double critic, losses, reward designs, exploration."""
+"""The agent's parts: actor kinds, double critic, reward designs, exploration (learners: d2rl_jax.learners)."""
 
 from d2rl_jax.agents.actors import Actor, make_actor
-from d2rl_jax.agents.critic import DoubleCritic
-from d2rl_jax.agents.exploration import explore
-from d2rl_jax.agents.losses import actor_loss, critic_loss
+from d2rl_jax.agents.critic import DoubleCritic, LocalDoubleCritic, make_critic
+from d2rl_jax.agents.exploration import explore, noise_std_at
 from d2rl_jax.agents.rewards import RewardModel, RewardState, compute_reward
 
-__all__ = ["Actor", "DoubleCritic", "RewardModel", "RewardState", "actor_loss", "compute_reward", "critic_loss",
-           "explore", "make_actor"]
+__all__ = ["Actor", "DoubleCritic", "LocalDoubleCritic", "RewardModel", "RewardState", "compute_reward", "explore",
+           "make_actor", "make_critic", "noise_std_at"]

@@ -39,7 +39,7 @@ from d2rl_jax.env import RewardInfo
 from d2rl_jax.metrics import layer_gradient_magnitudes
 from d2rl_jax.moments import RunningMoments, init_moments, update_moments
 from d2rl_jax.networks import MLP
-from d2rl_jax.optim import apply_gradients, init_optimizer
+from d2rl_jax.optim import gradient_step, init_optimizer
 
 HParams = dict[str, jax.Array]
 
@@ -138,8 +138,10 @@ class RewardModel:
                advantage: jax.Array, hp: HParams) -> tuple[RewardState, dict[str, jax.Array]]:
         """One AdamW step on a replay batch; `advantage` (B,) comes from the freshly updated critic."""
         state = state.replace(advantage=update_moments(state.advantage, advantage))
-        loss, grads = jax.value_and_grad(self.loss)(state.params, state, key, obs, actions, designed, advantage, hp)
-        params, opt = apply_gradients(state.params, grads, state.opt)
+        def loss(params):
+            return self.loss(params, state, key, obs, actions, designed, advantage, hp), None
+
+        loss, _, params, opt, grads = gradient_step(loss, state.params, state.opt)
         grad_weight, grad_bias = layer_gradient_magnitudes(grads)
         metrics = {"reward_net_loss": loss, "reward_grad_weight_sum": grad_weight.sum(),
                    "reward_grad_bias_sum": grad_bias.sum(), "sigma_c": state.sum_rate.std,

@@ -2,7 +2,9 @@
 
 Observations are uniform in [-1, 1]^S, independent of the action; every step ends an episode.
 - "constant": reward 1 for every action (the critic must converge to Q = 1);
-- "target":   reward -||a - a*||^2 with a fixed a* (the actor must move to a*).
+- "target":   reward -||a - a*||^2 with a fixed a* (the actor must move to a*);
+- "linear":   reward <a, a*> + mean(s) (its action gradient a* never vanishes, so a critic's must point
+              along it; the state term spreads the rewards of one action over the held-out states).
 Same contract as `FullDuplexEnv`; the reward arrives as `RewardInfo.sum_rate` with a zero
 upper bound, so every reward design reduces to it.
 """
@@ -15,7 +17,7 @@ from flax import struct
 
 from d2rl_jax.env.fd_env import RewardInfo
 
-PROBE_KINDS = ("constant", "target")
+PROBE_KINDS = ("constant", "target", "linear")
 
 
 @struct.dataclass
@@ -45,6 +47,8 @@ class ProbeEnv:
     def evaluate(self, obs: jax.Array, action: jax.Array, params) -> tuple[RewardInfo, jax.Array]:
         if self.kind == "constant":
             reward = jnp.ones(())
+        elif self.kind == "linear":
+            reward = jnp.dot(jnp.clip(action, -1.0, 1.0), self.target) + jnp.mean(obs)
         else:
             reward = -jnp.sum((jnp.clip(action, -1.0, 1.0) - self.target) ** 2)
         zero = jnp.zeros((1,))
