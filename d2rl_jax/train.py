@@ -163,8 +163,7 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
     # The ground truth the diagnostics (and `apg`) differentiate: the computed part of the design (a learned
     # design's is C - R'), evaluated on the channels each observation encodes.
     truth = "raw" if cfg.reward == "raw" else "designed"
-    differentiable = callable(getattr(env, "channels_from_observation", None)) and callable(getattr(env, "evaluate",
-                                                                                                      None))
+    differentiable = all(callable(getattr(env, name, None)) for name in ("channels_from_observation", "evaluate"))
 
     def true_rewards(channels, actions: jax.Array, params) -> jax.Array:
         info, _ = jax.vmap(env.evaluate, (0, 0, None))(channels, actions, params)

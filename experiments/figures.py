@@ -40,7 +40,7 @@ from experiments.plots import (
     plot_learning,
 )
 from experiments.reproduction import best_point, reproduction_markdown
-from experiments.sweep_data import SweepData
+from experiments.sweep_data import SweepData, sweeps_from_flag
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("from", None, "Sweep output directories, comma-separated.")
@@ -168,12 +168,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     quiet_backend_probe()
-    try:
-        data = SweepData([Path(d) for d in getattr(FLAGS, "from")])
-    except (FileNotFoundError, ValueError) as err:
-        raise app.UsageError(f"--from: {err}") from None
-    if not data.rows:
-        raise app.UsageError("--from: the sweeps hold no finished run yet")
+    data = sweeps_from_flag(getattr(FLAGS, "from"))
     out = Path(FLAGS.out or getattr(FLAGS, "from")[0])
     paths = action_figures(data, out) + reward_figures(data, out) + state_figures(data, out)
     paths.append(write_text_atomic(out / "reproduction.md", reproduction_markdown(data)))

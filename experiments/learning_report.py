@@ -22,7 +22,7 @@ from d2rl_jax.metrics import mean_and_ci95
 from d2rl_jax.summaries import RATIO_LEVELS, milestone_columns
 from experiments.common import quiet_backend_probe
 from experiments.plots import REFERENCE_SUFFIX, draw_learning, save_figure_atomic
-from experiments.sweep_data import SweepData
+from experiments.sweep_data import SweepData, sweeps_from_flag
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("from", None, "learn_exp sweep directories, comma-separated.")
@@ -122,12 +122,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     quiet_backend_probe()
-    try:
-        data = SweepData([Path(d) for d in getattr(FLAGS, "from")])
-    except (FileNotFoundError, ValueError) as err:
-        raise app.UsageError(f"--from: {err}") from None
-    if not data.rows:
-        raise app.UsageError("--from: the sweeps hold no finished run yet")
+    data = sweeps_from_flag(getattr(FLAGS, "from"))
     try:
         epochs = [int(e) for e in FLAGS.epochs] if FLAGS.epochs else sorted({data.epochs // 4, data.epochs // 2,
                                                                             data.epochs})

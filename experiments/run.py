@@ -91,6 +91,7 @@ flags.DEFINE_float("noise_std", None, "Gaussian exploration std (at epoch 0 with
 flags.DEFINE_float("noise_std_final", None, "Gaussian exploration std at the end of the decay.")
 flags.DEFINE_float("noise_decay_epochs", None, "Epochs of the linear decay of the std (0: constant).")
 flags.DEFINE_float("kappa", None, "Weight of the learned reward term (designed_mlp/_gdm, gdm).")
+flags.DEFINE_float("reward_lr", None, "Learning rate of the reward network (designed_mlp/_gdm, gdm).")
 flags.DEFINE_bool("state_exp", False, "GDM state exploration (Algorithm 1).")
 flags.DEFINE_float("M", None, "State exploration: maximum substitute probability M.")
 flags.DEFINE_float("eta", None, "State exploration: update rate eta of chi.")
@@ -103,7 +104,7 @@ _STATIC_FLAGS = ("reward", "learner", "exploration", "num_envs", "batch_size", "
                  "policy_delay", "critic_kind", "critic_norm", "critic_reward_norm")
 _TRACED_FLAGS = {"actor_lr": "actor_lr", "critic_lr": "critic_lr", "epsilon": "epsilon", "noise_std": "noise_std",
                  "noise_std_final": "noise_std_final", "noise_decay_epochs": "noise_decay_epochs", "kappa": "kappa",
-                 "M": "max_replace_prob", "eta": "replace_rate", "T": "gate_threshold"}
+                 "reward_lr": "reward_lr", "M": "max_replace_prob", "eta": "replace_rate", "T": "gate_threshold"}
 
 
 def _flag_of(err: ConfigError) -> str | None:

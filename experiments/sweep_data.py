@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from absl import app
 
 from d2rl_jax.metrics import moving_average
 from d2rl_jax.sweep import load_metrics
@@ -98,3 +99,14 @@ class SweepData:
                 info = json.loads(timing.read_text()).get("device", {})
                 return f"{info.get('device_kind', '?')} (jax {info.get('jax_version', '?')})"
         return "unknown (no timing.json)"
+
+
+def sweeps_from_flag(dirs: list[str]) -> SweepData:
+    """The `--from` directories of a report CLI, read; a usage error names what is missing."""
+    try:
+        data = SweepData([Path(d) for d in dirs])
+    except (FileNotFoundError, ValueError) as err:
+        raise app.UsageError(f"--from: {err}") from None
+    if not data.rows:
+        raise app.UsageError("--from: the sweeps hold no finished run yet")
+    return data

@@ -37,7 +37,7 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
     out = tmp_path / "run"
     args = ("experiments.run", "--preset", "small", "--actor", "mlp", "--epochs", "100", "--chunk", "50",
             "--eval_every", "50", "--seeds", "2", "--reward", "designed_gdm", "--state_exp", "--M", "0.3",
-            "--eta", "0.05", "--T", "1e9", "--out", str(out))
+            "--eta", "0.05", "--T", "1e9", "--apg_reference", "none", "--out", str(out))
     proc = _run(*args)
     assert proc.returncode == 0, proc.stderr
     for name in ("config.json", "summary.json", "summary.txt", "sum_rate.png", "ma_reward.png",
@@ -68,7 +68,28 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
     assert (out / "mlp" / "checkpoints").is_dir()
 
 
+def test_run_cli_trains_the_apg_ceiling_beside_ddpg(tmp_path):
+    out = tmp_path / "run"
+    proc = _run("experiments.run", "--preset", "small", "--actor", "mlp", "--epochs", "20", "--chunk", "10",
+                "--eval_every", "10", "--seeds", "1", "--critic_updates", "2", "--policy_delay", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "critic cos" in proc.stdout and "C/C*" in proc.stdout  # the progress line reads learning
+    summary = json.loads((out / "summary.json").read_text())
+    variants = summary["variants"]
+    assert set(variants) == {"mlp", "mlp.apg"} and variants["mlp.apg"]["learner"] == "apg"
+    assert -1 <= variants["mlp"]["final_critic_alignment"] <= 1
+    assert set(summary["references"]) == {"C* (optimizer)", "R' (upper bound)", "heuristic (MRT + MMSE)",
+                                          "random actions"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["train_config"]["critic_updates"] == 2 and config["variants"]["mlp.apg"]["learner"] == "apg"
+    for name in ("learning.png", "critic.png", "mlp.apg/metrics.npz"):
+        assert (out / name).stat().st_size > 0, name
+
+
 @pytest.mark.parametrize("args, flag", [(("--actor", "transformer"), "actor"), (("--epochs", "0"), "epochs"),
+                                        (("--actor", "mlp", "--apg_reference", "diffusion"), "--apg_reference"),
+                                        (("--learner", "apg", "--reward", "gdm"), "learner='apg'"),
+                                        (("--critic_updates", "4", "--policy_delay", "3"), "--critic_updates"),
                                         (("--epochs", "75", "--chunk", "50"), "num_epochs"),
                                         (("--reward", "learned"), "reward"),
                                         (("--M", "1.5"), "max_replace_prob=1.5 is invalid: must be in [0.0, 1.0] "

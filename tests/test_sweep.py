@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from d2rl_jax.config import REWARD_DESIGNS, ConfigError
 from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.grids import RAW_STATE_EXP_POINT, STATE_EXP_DESIGNS, make_grid, sweep_config
+from d2rl_jax.grids import LEARN_EXP_SETTINGS, RAW_STATE_EXP_POINT, STATE_EXP_DESIGNS, make_grid, sweep_config
 from d2rl_jax.memory import plan_chunks, run_bytes
 from d2rl_jax.summaries import select_best_points
 from d2rl_jax.sweep import load_metrics, plan_sweep, run_sweep
@@ -194,3 +195,46 @@ def test_sweep_cli_rejects_a_bad_grid_value_before_writing(tmp_path):
                           timeout=120)
     assert proc.returncode != 0 and "--M=(0.5, 2.0) is invalid" in proc.stderr, proc.stderr[-500:]
     assert not (tmp_path / "never").exists()
+
+
+def test_learn_exp_grid_changes_one_setting_at_a_time():
+    grid = make_grid("learn_exp", actors=["mlp"], settings=["default", "apg", "paper_literal", "mmse", "envs_256"])
+    assert [v.name for v in grid] == ["mlp.designed.default", "mlp.designed.apg", "mlp.designed.paper_literal",
+                                      "mlp.designed.mmse", "mlp.designed.envs_256"]
+    base, _ = sweep_config("paper")
+    configs = {v.name: v.config(base) for v in grid}
+    assert configs["mlp.designed.apg"].learner == "apg" and configs["mlp.designed.mmse"].env.receiver == "mmse"
+    literal = configs["mlp.designed.paper_literal"]
+    assert (literal.exploration, literal.num_envs, literal.batch_size, literal.critic_updates) == (
+        "epsilon_greedy", 16, 256, 1)
+    assert configs["mlp.designed.envs_256"].replace(num_envs=base.num_envs) == configs["mlp.designed.default"]
+    assert len(grid[0].points) == 4 and len(grid[1].points) == 1  # the default sweeps std x actor lr
+    unswept = make_grid("learn_exp", actors=["mlp"], swept_points=False)
+    assert [len(v.points) for v in unswept] == [1] * len(LEARN_EXP_SETTINGS)
+    with pytest.raises(ConfigError, match="--settings"):
+        make_grid("learn_exp", settings=["bigger"])
+
+
+def test_learn_exp_sweep_packs_and_reports(tmp_path):
+    """The study's path end to end: a tiny learn_exp sweep, packed as on a device, unpacked, tabulated."""
+    out = tmp_path / "learn"
+    sweep = subprocess.run([sys.executable, "-m", "experiments.sweep", "--grid", "learn_exp", "--preset", "small",
+                            "--settings", "default,apg", "--actor", "mlp", "--seeds", "2", "--epochs", "20",
+                            "--chunk", "10", "--noswept_points", "--nocheckpoints", "--out", str(out)],
+                           capture_output=True, text=True, timeout=300)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    archive = tmp_path / "learn.tar.gz"
+    packed = subprocess.run([sys.executable, "-m", "benchmarks.pack_sweep", "--sweep", str(out), "--out",
+                             str(archive), "--epoch_metrics", "sum_rate"], capture_output=True, text=True, timeout=120)
+    assert packed.returncode == 0, packed.stderr[-3000:]
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacked, filter="data")
+    epoch, evals = load_metrics(unpacked / "learn", "mlp.designed.default")
+    assert set(epoch) == {"sum_rate"} and "eval_critic_alignment" in evals  # only the kept series travel
+    report = subprocess.run([sys.executable, "-m", "experiments.learning_report", "--from", str(unpacked / "learn"),
+                             "--epochs", "10,20"], capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr[-3000:]
+    table = (unpacked / "learn" / "learning.md").read_text()
+    assert "| mlp.designed.default | 2 |" in table and "| mlp.designed.apg | 2 |" in table
+    assert "C/C* @ 20" in table and (unpacked / "learn" / "learning_curves.png").stat().st_size > 0

@@ -15,8 +15,7 @@ import jax.numpy as jnp
 
 from d2rl_jax.agents import Actor
 from d2rl_jax.config import ConfigError, TrainConfig
-from d2rl_jax.learners.base import AgentState, HParams, Learner, LearnerParts
-from d2rl_jax.learners.ddpg import _gradient_metrics, _mean_over_steps
+from d2rl_jax.learners.base import AgentState, HParams, Learner, LearnerParts, gradient_metrics, mean_over_steps
 from d2rl_jax.optim import gradient_step, init_optimizer
 
 
@@ -41,9 +40,9 @@ def make_apg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
             loss, _, params, opt, grads = gradient_step(actor_loss, agent.actor_params, agent.actor_opt, key,
                                                         batch["obs"], env_params)
             return agent.replace(actor_params=params, actor_opt=opt), {"actor_loss": loss,
-                                                                       **_gradient_metrics("actor", grads)}
+                                                                       **gradient_metrics("actor", grads)}
 
         agent, metrics = jax.lax.scan(step, agent, (batches, jax.random.split(key, cfg.actor_updates)))
-        return agent, {**_mean_over_steps(metrics), "updated": jnp.ones(())}
+        return agent, {**mean_over_steps(metrics), "updated": jnp.ones(())}
 
     return Learner(name="apg", batches_per_update=cfg.actor_updates, init=init, update=update, value=None)

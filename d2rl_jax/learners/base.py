@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from d2rl_jax.agents.rewards import RewardModel, RewardState
+from d2rl_jax.metrics import layer_gradient_magnitudes
 from d2rl_jax.moments import RunningMoments
 
 HParams = dict[str, jax.Array]
@@ -55,3 +57,15 @@ class Learner(NamedTuple):
     # (agent, obs, actions) -> (B,): the learner's estimate of the reward of (s, a) (DDPG: min(Q1, Q2) in
     # reward units); None when it has none. The ground-truth diagnostics compare it with the physics.
     value: Callable[[AgentState, jax.Array, jax.Array], jax.Array] | None
+
+
+def mean_over_steps(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """An update's metrics: the mean over the steps of its scan (leading axis)."""
+    return jax.tree.map(lambda x: jnp.mean(x, axis=0), metrics)
+
+
+def gradient_metrics(network: str, grads) -> dict[str, jax.Array]:
+    """Per-layer mean |dL/dW|, |dL/db| of a network and their sums (the paper's Figs. 5, 7)."""
+    weight, bias = layer_gradient_magnitudes(grads)
+    return {f"{network}_grad_weight": weight, f"{network}_grad_bias": bias,
+            f"{network}_grad_weight_sum": weight.sum(), f"{network}_grad_bias_sum": bias.sum()}

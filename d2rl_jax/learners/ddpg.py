@@ -23,22 +23,13 @@ import optax
 
 from d2rl_jax.agents import Actor, make_critic
 from d2rl_jax.config import TrainConfig
-from d2rl_jax.learners.base import AgentState, HParams, Learner, LearnerParts
-from d2rl_jax.metrics import layer_gradient_magnitudes
+from d2rl_jax.learners.base import AgentState, HParams, Learner, LearnerParts, gradient_metrics, mean_over_steps
 from d2rl_jax.moments import init_moments, update_moments
 from d2rl_jax.optim import gradient_step, init_optimizer
 
-_STREAM_REWARD_NET = 7  # fold_in stream of the reward network's init (as before learners were modules)
-
-
-def _mean_over_steps(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
-    return jax.tree.map(lambda x: jnp.mean(x, axis=0), metrics)
-
-
-def _gradient_metrics(prefix: str, grads) -> dict[str, jax.Array]:
-    weight, bias = layer_gradient_magnitudes(grads)
-    return {f"{prefix}_grad_weight": weight, f"{prefix}_grad_bias": bias,
-            f"{prefix}_grad_weight_sum": weight.sum(), f"{prefix}_grad_bias_sum": bias.sum()}
+# The reward network's init key is a `fold_in` stream: a learned design leaves the actor's and critics' draws as
+# they are with a computed one.
+_STREAM_REWARD_NET = 7
 
 
 def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
@@ -110,7 +101,7 @@ def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
             loss, q_mean, params, opt, grads = gradient_step(critic_loss, agent.critic_params, agent.critic_opt,
                                                              batch["obs"], batch["action"], anchor, y)
             agent = agent.replace(critic_params=params, critic_opt=opt, reward_moments=moments)
-            return agent, {"critic_loss": loss, "q_mean": q_mean, **_gradient_metrics("critic", grads)}
+            return agent, {"critic_loss": loss, "q_mean": q_mean, **gradient_metrics("critic", grads)}
 
         def group(agent: AgentState, batches_and_key):
             batches, key = batches_and_key
@@ -121,7 +112,7 @@ def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
             loss, (policy_q, policy_actions), actor_params, actor_opt, grads = gradient_step(
                 actor_loss, agent.actor_params, agent.actor_opt, agent.critic_params, key_actor, batch["obs"])
             agent = agent.replace(actor_params=actor_params, actor_opt=actor_opt)
-            metrics = {**_mean_over_steps(critic_metrics), "actor_loss": loss, **_gradient_metrics("actor", grads)}
+            metrics = {**mean_over_steps(critic_metrics), "actor_loss": loss, **gradient_metrics("actor", grads)}
             if rewards.learned:  # A(s, a) = minQ(s, a) - minQ(s, pi(s)) under the updated critic
                 replayed_q = min_q(agent.critic_params, batch["obs"], batch["action"], policy_actions)
                 advantage = jax.lax.stop_gradient(replayed_q - policy_q)
@@ -139,7 +130,7 @@ def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
 
         grouped = jax.tree.map(lambda x: x.reshape((cfg.actor_updates, cfg.policy_delay) + x.shape[1:]), batches)
         agent, metrics = jax.lax.scan(group, agent, (grouped, jax.random.split(key, cfg.actor_updates)))
-        return agent, {**_mean_over_steps(metrics), "updated": jnp.ones(())}
+        return agent, {**mean_over_steps(metrics), "updated": jnp.ones(())}
 
     def value(agent: AgentState, obs: jax.Array, actions: jax.Array) -> jax.Array:
         """min(Q1, Q2)(s, a) in reward units at the policy's own actions (the local critic's anchor)."""
