@@ -27,6 +27,7 @@ from typing import Any
 
 from d2rl_jax.config import (
     ACTOR_KINDS,
+    LEARNED_REWARD_DESIGNS,
     REWARD_DESIGNS,
     ConfigError,
     HyperParams,
@@ -104,11 +105,14 @@ class Variant:
 
     def point_label(self, index: int) -> str:
         hp = self.points[index]
+        labels = []
         if self.state_exploration:
-            return f"M={hp.max_replace_prob:g},eta={hp.replace_rate:g}"
-        if len(self.points) > 1:  # learn_exp's swept settings
-            return f"noise_std={hp.noise_std:g},actor_lr={hp.actor_lr:g}"
-        return "-"
+            labels.append(f"M={hp.max_replace_prob:g},eta={hp.replace_rate:g}")
+        elif len({(p.noise_std, p.actor_lr) for p in self.points}) > 1:  # learn_exp's swept settings
+            labels.append(f"noise_std={hp.noise_std:g},actor_lr={hp.actor_lr:g}")
+        if len({p.reward_lr for p in self.points}) > 1:  # --reward_lr with several values
+            labels.append(f"reward_lr={hp.reward_lr:g}")
+        return ",".join(labels) or "-"
 
 
 def variant_name(actor: str, reward: str, state_exploration: bool, setting: str | None = None) -> str:
@@ -150,13 +154,19 @@ def make_grid(name: str, base: HyperParams = HyperParams(),  # noqa: B008 (froze
               *, actors: Sequence[str] | None = None, designs: Sequence[str] | None = None,
               M: Sequence[float] | None = None, eta: Sequence[float] | None = None,
               baselines: bool = True, settings: Sequence[str] | None = None,
-              references: bool = False, swept_points: bool = True) -> tuple[Variant, ...]:
+              references: bool = False, swept_points: bool = True,
+              reward_lr: Sequence[float] | None = None) -> tuple[Variant, ...]:
     """The variants of grid `name`; `actors`, `designs`, `M`, `eta`, `settings` (learn_exp) narrow or replace
     its defaults (flags). `base` holds every traced setting the grid does not sweep; `baselines=False` leaves
     out state_exp's variants without state exploration; `references=True` appends, for every actor of the
     grid, the APG ceiling with the designed reward (`<actor>.designed.apg`, what the figures draw dashed);
-    `swept_points=False` runs learn_exp's settings at the preset's traced point only."""
+    `swept_points=False` runs learn_exp's settings at the preset's traced point only; `reward_lr` runs every
+    point of a variant with a learned reward design at each of these reward-network learning rates."""
     variants = _grid_variants(name, base, actors, designs, M, eta, baselines, settings, swept_points)
+    if reward_lr is not None:
+        lrs = _check_values("--reward_lr", reward_lr, 1e-12, 1.0)
+        variants = tuple(dataclasses.replace(v, points=tuple(p.replace(reward_lr=lr) for p in v.points for lr in lrs))
+                         if v.reward in LEARNED_REWARD_DESIGNS else v for v in variants)
     if references and name not in ("learn_exp", "retrain_exp"):  # learn_exp has its own; retraining needs none
         for actor in dict.fromkeys(v.actor for v in variants):
             variants += (_variant(actor, "designed", False, [base], "apg", {"learner": "apg"}),)

@@ -11,6 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 
 
 def _dense_leaves(params: Any, leaf_name: str) -> list[tuple[str, Any]]:
@@ -58,14 +59,21 @@ def convergence_epoch(series: np.ndarray, tolerance: float = 0.02, final_fractio
     return 0 if indices.size == 0 else int(min(indices[-1] + 1, n - 1))
 
 
+def t95(n: int) -> float:
+    """The two-sided 95% quantile of Student's t for a mean over n samples (n - 1 degrees of freedom): with 3
+    seeds it is 4.30, not the normal 1.96, which would make the interval 2.2x too narrow."""
+    return float(scipy.stats.t.ppf(0.975, n - 1))
+
+
 def mean_and_ci95(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over `axis` (seeds) and the half-width of a normal-approximation 95% interval."""
+    """Mean over `axis` (seeds) and the half-width of its 95% confidence interval (Student's t, n - 1 degrees
+    of freedom); 0 for a single sample."""
     x = np.asarray(x, np.float64)
     n = x.shape[axis]
     mean = x.mean(axis=axis)
     if n < 2:
         return mean, np.zeros_like(mean)
-    return mean, 1.96 * x.std(axis=axis, ddof=1) / np.sqrt(n)
+    return mean, t95(n) * x.std(axis=axis, ddof=1) / np.sqrt(n)
 
 
 def recovery_epoch(series: np.ndarray, target: float, start: int, tolerance: float = 0.02) -> int | None:

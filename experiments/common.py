@@ -33,6 +33,8 @@ def define_grid_flags() -> None:
     flags.DEFINE_list("settings", None, f"learn_exp: learner settings, from {tuple(LEARN_EXP_SETTINGS)}.")
     flags.DEFINE_bool("swept_points", True, "learn_exp: sweep the exploration std and actor lr of the settings that "
                       "have points (d2rl_jax/grids.py); --noswept_points runs the preset's point only.")
+    flags.DEFINE_list("reward_lr", None, "Reward-network learning rates, comma-separated: every point of a learned "
+                      "reward design runs at each (default: the preset's).")
     flags.DEFINE_bool("references", True, "Also train each actor's APG ceiling (the dashed curve of the figures; "
                       "learn_exp has its own, retraining none).")
 
@@ -54,4 +56,5 @@ def grid_from_flags(name: str, base_hp: HyperParams, references: bool = True) ->
         base_hp = base_hp.replace(gate_threshold=fl.T)
     return make_grid(name, base_hp, actors=fl.actor, designs=fl.designs, M=parse_floats("M", fl.M),
                      eta=parse_floats("eta", fl.eta), baselines=fl.baselines, settings=fl.settings,
-                     references=references and fl.references, swept_points=fl.swept_points)
+                     references=references and fl.references, swept_points=fl.swept_points,
+                     reward_lr=parse_floats("reward_lr", fl.reward_lr))

@@ -59,7 +59,9 @@ REFERENCE_SUFFIX = ".apg"  # variants trained by the APG learner: the per-update
 def learning_styles(names) -> dict[str, dict]:
     """Each actor's DDPG curve solid and its APG ceiling dashed in the same colour."""
     actors = list(dict.fromkeys(n.removesuffix(REFERENCE_SUFFIX) for n in names))
-    return {n: {"color": f"C{actors.index(n.removesuffix(REFERENCE_SUFFIX)) % 10}",
+    # More than the 10 default colours would repeat one within a legend: tab20's 20 then.
+    colors = plt.get_cmap("tab20").colors if len(actors) > 10 else [f"C{i}" for i in range(10)]
+    return {n: {"color": colors[actors.index(n.removesuffix(REFERENCE_SUFFIX)) % len(colors)],
                 "linestyle": "--" if n.endswith(REFERENCE_SUFFIX) else "-"} for n in names}
 
 

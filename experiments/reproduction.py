@@ -14,11 +14,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from d2rl_jax.metrics import mean_and_ci95
+from d2rl_jax.metrics import mean_and_ci95, t95
 from d2rl_jax.summaries import SELECTION_RULE, select_best_points
 from experiments.sweep_data import SweepData
-
-Z95 = 1.96
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,17 +37,22 @@ class Claim:
 
 def _stats(x: np.ndarray) -> tuple[float, float, float]:
     """(mean, standard error, 95% half-width) over seeds."""
+    x = np.asarray(x, np.float64)
     mean, ci = mean_and_ci95(x)
-    return float(mean), float(ci) / Z95, float(ci)
+    se = float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
+    return float(mean), se, float(ci)
 
 
 def relative_change(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """mean(a) / mean(b) - 1 and its 95% half-width (delta method, independent seeds)."""
+    """mean(a) / mean(b) - 1 and its 95% half-width (delta method, independent seeds; Student's t with the
+    smaller sample's degrees of freedom, the conservative choice)."""
     ma, sa, _ = _stats(a)
     mb, sb, _ = _stats(b)
     ratio = ma / mb
-    se = abs(ratio) * np.sqrt((sa / ma) ** 2 + (sb / mb) ** 2) if ma and mb else float("inf")
-    return ratio - 1.0, Z95 * se
+    n = min(len(a), len(b))
+    if n < 2 or not (ma and mb):  # one seed has no spread to measure
+        return ratio - 1.0, float("inf")
+    return ratio - 1.0, t95(n) * abs(ratio) * np.sqrt((sa / ma) ** 2 + (sb / mb) ** 2)
 
 
 def _side(low: float, high: float, threshold: float, above: bool) -> str:

@@ -2,7 +2,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from d2rl_jax.metrics import convergence_epoch, layer_gradient_magnitudes, layer_names, mean_and_ci95, moving_average
+from d2rl_jax.metrics import (
+    convergence_epoch,
+    layer_gradient_magnitudes,
+    layer_names,
+    mean_and_ci95,
+    moving_average,
+    t95,
+)
 
 
 def test_moving_average_is_a_trailing_window_mean():
@@ -31,4 +38,5 @@ def test_layer_gradient_magnitudes_per_dense_layer():
 def test_mean_and_ci95():
     mean, ci = mean_and_ci95(np.array([[1.0, 2.0], [3.0, 2.0]]))
     np.testing.assert_allclose(mean, [2.0, 2.0])
-    assert ci[0] == pytest.approx(1.96 * np.sqrt(2) / np.sqrt(2)) and ci[1] == 0.0
+    assert ci[0] == pytest.approx(12.706 * np.sqrt(2) / np.sqrt(2), rel=1e-4) and ci[1] == 0.0  # t, 1 dof
+    assert t95(3) == pytest.approx(4.3027, rel=1e-4)  # 3 seeds: 2.2x the normal 1.96

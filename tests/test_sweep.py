@@ -215,6 +215,20 @@ def test_learn_exp_grid_changes_one_setting_at_a_time():
         make_grid("learn_exp", settings=["bigger"])
 
 
+def test_reward_lr_runs_every_learned_design_at_each_rate():
+    grid = make_grid("state_exp", designs=["designed", "gdm"], M=[0.4], eta=[0.01], reward_lr=[5e-5, 1e-3])
+    points = {v.name: v.points for v in grid}
+    assert [p.reward_lr for p in points["diffusion.gdm.state"]] == [5e-5, 1e-3]
+    assert [p.reward_lr for p in points["diffusion.gdm"]] == [5e-5, 1e-3]
+    assert len(points["diffusion.designed.state"]) == 1  # no reward network: nothing to sweep
+    gdm_state = next(v for v in grid if v.name == "diffusion.gdm.state")
+    assert gdm_state.point_label(1) == "M=0.4,eta=0.01,reward_lr=0.001"
+    only = make_grid("reward_exp", designs=["designed_mlp"], reward_lr=[1e-3])
+    assert [p.reward_lr for p in only[0].points] == [1e-3] and only[0].point_label(0) == "-"
+    with pytest.raises(ConfigError, match="--reward_lr"):
+        make_grid("reward_exp", reward_lr=[0.0])
+
+
 def test_learn_exp_sweep_packs_and_reports(tmp_path):
     """The study's path end to end: a tiny learn_exp sweep, packed as on a device, unpacked, tabulated."""
     out = tmp_path / "learn"
