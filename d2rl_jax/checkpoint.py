@@ -50,13 +50,24 @@ class RunCheckpointer:
             raise ValueError(f"checkpoint {self.directory}/{step} has {len(saved)} arrays, the run state "
                              f"{len(template_leaves)}: it was written by a different configuration")
         leaves = []
-        for like, value in zip(template_leaves, saved, strict=True):
+        for index, (like, value) in enumerate(zip(template_leaves, saved, strict=True)):
             value = jax.numpy.asarray(value)
+            _check_leaf(index, like, value, f"{self.directory}/{step}")
             leaves.append(jax.random.wrap_key_data(value) if is_prng_key(like) else value.astype(like.dtype))
         return step, jax.tree.unflatten(treedef, leaves), item["metrics"]
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _check_leaf(index: int, like: Any, value: jax.Array, where: str) -> None:
+    """A saved array must have its template leaf's shape and dtype kind: the same number of arrays is not
+    enough (a (2000, 5) metric restored into a (500, 5) run state would pass unnoticed otherwise)."""
+    expected = jax.eval_shape(jax.random.key_data, like) if is_prng_key(like) else like
+    if tuple(value.shape) != tuple(expected.shape) or value.dtype.kind != np.dtype(expected.dtype).kind:
+        raise ValueError(f"checkpoint {where}: array {index} is {value.dtype}{list(value.shape)}, the run state "
+                         f"expects {np.dtype(expected.dtype)}{list(expected.shape)}: it was written by a different "
+                         "configuration")
 
 
 def latest_checkpoint(directory: str | Path) -> int | None:
