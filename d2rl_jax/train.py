@@ -104,6 +104,13 @@ def make_eval_batch(env, env_params, cfg: TrainConfig) -> EvalBatch:
     return EvalBatch(obs=obs, channels=channels, optimum=optimum, bound=bound, heuristic=heuristic, random=random)
 
 
+def _rows_and_action_grads(f, actions: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(f(actions), each row's gradient of f with respect to its own action) in one forward and backward
+    pass: the rows are independent, so the gradient of their sum holds every row's own gradient."""
+    (_, rows), grads = jax.value_and_grad(lambda a: (lambda r: (r.sum(), r))(f(a)), has_aux=True)(actions)
+    return rows, grads
+
+
 class _ParamsKey:
     """Environment parameters as a cache key: equal when every leaf holds the same values."""
 
@@ -275,14 +282,11 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
         """Ground truth for the critic (DESIGN §10): the cosine between the action gradients of the learner's
         value and of the true reward at the policy's actions, and the value's RMS error against the true
         reward in units of that reward's std over the batch. NaN for a learner without a value (apg)."""
-        # Rows are independent, so the gradient of the batch's sum holds every row's own action gradient.
-        true = true_rewards(channels, actions, params)
-        true_grad = jax.grad(lambda a: true_rewards(channels, a, params).sum())(actions)
         if learner.value is None:
             nan = jnp.full((), jnp.nan)
             return {"eval_critic_alignment": nan, "eval_critic_error": nan}
-        value = learner.value(agent, obs, actions)
-        value_grad = jax.grad(lambda a: learner.value(agent, obs, a).sum())(actions)
+        true, true_grad = _rows_and_action_grads(lambda a: true_rewards(channels, a, params), actions)
+        value, value_grad = _rows_and_action_grads(lambda a: learner.value(agent, obs, a), actions)
         tiny = jnp.finfo(jnp.float32).tiny
         cosine = jnp.sum(value_grad * true_grad, -1) / jnp.maximum(
             jnp.linalg.norm(value_grad, axis=-1) * jnp.linalg.norm(true_grad, axis=-1), tiny)

@@ -83,33 +83,34 @@ flags.DEFINE_enum("critic_kind", None, list(CRITIC_KINDS), "Critic kind: mlp on 
                   "action around the policy's; d2rl_jax/agents/critic.py).")
 flags.DEFINE_enum("critic_norm", None, list(CRITIC_NORMS), "Normalization of the critics' hidden layers.")
 flags.DEFINE_bool("critic_reward_norm", None, "Critics regress rewards standardized by running moments.")
-# Traced settings (default: the preset's).
-flags.DEFINE_float("actor_lr", None, "Actor learning rate.")
-flags.DEFINE_float("critic_lr", None, "Critic learning rate.")
-flags.DEFINE_float("epsilon", None, "Epsilon-greedy exploration probability.")
-flags.DEFINE_float("noise_std", None, "Gaussian exploration std (at epoch 0 with a decay).")
-flags.DEFINE_float("noise_std_final", None, "Gaussian exploration std at the end of the decay.")
-flags.DEFINE_float("noise_decay_epochs", None, "Epochs of the linear decay of the std (0: constant).")
-flags.DEFINE_float("kappa", None, "Weight of the learned reward term (designed_mlp/_gdm, gdm).")
-flags.DEFINE_float("reward_lr", None, "Learning rate of the reward network (designed_mlp/_gdm, gdm).")
+# Traced settings (default: the preset's): flag -> (HyperParams field, help).
+_TRACED_FLAGS = {
+    "actor_lr": ("actor_lr", "Actor learning rate."),
+    "critic_lr": ("critic_lr", "Critic learning rate."),
+    "epsilon": ("epsilon", "Epsilon-greedy exploration probability."),
+    "noise_std": ("noise_std", "Gaussian exploration std (at epoch 0 with a decay)."),
+    "noise_std_final": ("noise_std_final", "Gaussian exploration std at the end of the decay."),
+    "noise_decay_epochs": ("noise_decay_epochs", "Epochs of the linear decay of the std (0: constant)."),
+    "kappa": ("kappa", "Weight of the learned reward term (designed_mlp/_gdm, gdm)."),
+    "reward_lr": ("reward_lr", "Learning rate of the reward network (designed_mlp/_gdm, gdm)."),
+    "M": ("max_replace_prob", "State exploration: maximum substitute probability M."),
+    "eta": ("replace_rate", "State exploration: update rate eta of chi."),
+    "T": ("gate_threshold", "State exploration: gate threshold T (chi rises while the gate quantity is below it; "
+          "see docs/design-notes.md for the measured range)."),
+}
+for _flag, (_, _help) in _TRACED_FLAGS.items():
+    flags.DEFINE_float(_flag, None, _help)
 flags.DEFINE_bool("state_exp", False, "GDM state exploration (Algorithm 1).")
-flags.DEFINE_float("M", None, "State exploration: maximum substitute probability M.")
-flags.DEFINE_float("eta", None, "State exploration: update rate eta of chi.")
-flags.DEFINE_float("T", None, "State exploration: gate threshold T (chi rises while the gate quantity is below it; "
-                   "see docs/design-notes.md for the measured range).")
 flags.DEFINE_string("out", None, "Output directory (default runs/<preset>).")
 flags.DEFINE_bool("resume", False, "Continue from the checkpoints in --out.")
 
 _STATIC_FLAGS = ("reward", "learner", "exploration", "num_envs", "batch_size", "buffer_size", "critic_updates",
                  "policy_delay", "critic_kind", "critic_norm", "critic_reward_norm")
-_TRACED_FLAGS = {"actor_lr": "actor_lr", "critic_lr": "critic_lr", "epsilon": "epsilon", "noise_std": "noise_std",
-                 "noise_std_final": "noise_std_final", "noise_decay_epochs": "noise_decay_epochs", "kappa": "kappa",
-                 "reward_lr": "reward_lr", "M": "max_replace_prob", "eta": "replace_rate", "T": "gate_threshold"}
 
 
 def _flag_of(err: ConfigError) -> str | None:
     """The flag behind a ConfigError's field, when a flag sets it."""
-    fields = {**{f: f for f in _STATIC_FLAGS}, **{field: flag for flag, field in _TRACED_FLAGS.items()}}
+    fields = {**{f: f for f in _STATIC_FLAGS}, **{field: flag for flag, (field, _) in _TRACED_FLAGS.items()}}
     return next((f"--{flag}" for field, flag in fields.items() if f".{field}=" in str(err)), None)
 
 
@@ -120,8 +121,9 @@ def _settings():
         changes["state_exploration"] = True
     cfg = train_preset(FLAGS.preset).replace(**changes)
     cfg = cfg.with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)
-    hp = preset_hparams(FLAGS.preset).replace(**{field: getattr(FLAGS, flag) for flag, field in _TRACED_FLAGS.items()
-                                                 if getattr(FLAGS, flag) is not None})
+    traced = {field: getattr(FLAGS, flag) for flag, (field, _) in _TRACED_FLAGS.items()
+              if getattr(FLAGS, flag) is not None}
+    hp = preset_hparams(FLAGS.preset).replace(**traced)
     return cfg, hp
 
 
