@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# A second `make run` keeps the earlier one (renamed with its time) and starts training from the warm cache.
 run: $(STAMP)
+	@if [ -e runs/quick ]; then old=runs/quick.$$(date +%Y%m%d-%H%M%S); mv runs/quick $$old; echo "kept the earlier run in $$old"; fi
 	$(PY) -m experiments.run --preset quick --actor mlp,diffusion --apg_reference mlp --seeds 2 --out runs/quick
 
 # Retraining after a 6 dB noise drift, every retrain_exp variant (README "Retraining after drift", ~11 min on 2 cores).

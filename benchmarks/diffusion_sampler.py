@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from absl import app, flags
+from absl import flags
 
 from d2rl_jax.config import DiffusionConfig
 from d2rl_jax.diffusion import DiffusionModel
 from d2rl_jax.io import write_json_atomic
 from d2rl_jax.networks import MLP
 from d2rl_jax.timing import device_info, time_compiled
-from experiments.common import quiet_backend_probe
+from experiments.common import quiet_backend_probe, run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch", 256, "Batch size.", lower_bound=1)
@@ -94,4 +94,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_cli(main)

@@ -34,7 +34,7 @@ from d2rl_jax.io import write_json_atomic  # noqa: E402
 from d2rl_jax.throughput import time_runs  # noqa: E402
 from d2rl_jax.timing import device_info, time_compiled, total_compile_seconds  # noqa: E402
 from d2rl_jax.train import hparams_to_arrays, make_train  # noqa: E402
-from experiments.common import quiet_backend_probe  # noqa: E402
+from experiments.common import quiet_backend_probe, run_cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 SECTIONS = ("probe", "actors", "designs")
@@ -168,4 +168,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_cli(main)

@@ -17,6 +17,7 @@ import numpy as np
 from absl import app, flags
 
 from d2rl_jax.io import atomic_path
+from experiments.common import run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("sweep", None, "The sweep's output directory.")
@@ -67,4 +68,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_cli(main)

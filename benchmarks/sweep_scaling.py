@@ -23,7 +23,7 @@ from d2rl_jax.memory import MEMORY_FRACTION, free_device_bytes, run_bytes
 from d2rl_jax.throughput import time_runs
 from d2rl_jax.timing import device_info
 from d2rl_jax.train import make_train
-from experiments.common import quiet_backend_probe
+from experiments.common import quiet_backend_probe, run_cli
 from experiments.plots import save_figure_atomic
 
 FLAGS = flags.FLAGS
@@ -104,4 +104,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_cli(main)

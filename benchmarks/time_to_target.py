@@ -23,7 +23,7 @@ from d2rl_jax.io import write_json_atomic  # noqa: E402
 from d2rl_jax.runner import run_training  # noqa: E402
 from d2rl_jax.summaries import RATIO_LEVELS, milestone_columns, run_rows  # noqa: E402
 from d2rl_jax.timing import device_info  # noqa: E402
-from experiments.common import quiet_backend_probe  # noqa: E402
+from experiments.common import quiet_backend_probe, run_cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "paper", list(TRAIN_PRESETS), "Training preset.")
@@ -70,4 +70,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_cli(main)

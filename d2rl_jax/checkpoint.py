@@ -9,12 +9,22 @@ keys as their raw key data, and rebuilt from the structure of a template state, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from d2rl_jax.io import write_json_atomic
+
+# Beside the step directories: the settings the checkpoints were trained with (JSON), for `--resume`'s check.
+SETTINGS_FILE = "settings.json"
+
+
+class SettingsMismatch(ValueError):
+    """A resume with settings other than those the checkpoints were trained with."""
 
 
 def is_prng_key(x: Any) -> bool:
@@ -79,3 +89,39 @@ def latest_checkpoint(directory: str | Path) -> int | None:
         return checkpointer.latest()
     finally:
         checkpointer.close()
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{dotted path: leaf} of nested dicts and lists (JSON-like)."""
+    if isinstance(tree, dict):
+        return {k: v for key, value in tree.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
+    if isinstance(tree, list | tuple):
+        return {k: v for i, value in enumerate(tree) for k, v in _flatten(value, f"{prefix}{i}.").items()}
+    return {prefix[:-1]: tree}
+
+
+def settings_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """One line per setting that differs ("path: saved X, now Y"), in path order; [] when they agree."""
+    saved_flat, now_flat = _flatten(json.loads(json.dumps(saved))), _flatten(json.loads(json.dumps(now)))
+    missing = object()
+    return [f"{path}: saved {saved_flat.get(path, missing)!r}, now {now_flat.get(path, missing)!r}".replace(
+        repr(missing), "(absent)") for path in sorted(saved_flat.keys() | now_flat.keys())
+            if saved_flat.get(path, missing) != now_flat.get(path, missing)]
+
+
+def write_settings(directory: str | Path, settings: dict[str, Any]) -> None:
+    write_json_atomic(Path(directory) / SETTINGS_FILE, settings)
+
+
+def check_settings(directory: str | Path, settings: dict[str, Any]) -> bool:
+    """Raise `SettingsMismatch` naming every differing field when the checkpoints in `directory` were trained
+    with other settings; False when they carry none (written before settings were stored: unchecked)."""
+    path = Path(directory) / SETTINGS_FILE
+    if not path.exists():
+        return False
+    differences = settings_differences(json.loads(path.read_text()), settings)
+    if differences:
+        shown = "; ".join(differences[:6]) + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
+        raise SettingsMismatch(f"the checkpoints in {Path(directory).absolute()} were trained with other settings "
+                               f"({shown}): resume with the same settings, or write this run elsewhere")
+    return True

@@ -1,9 +1,13 @@
-"""How many runs fit on the devices at once: bytes per run from the config, free device memory, chunks.
+"""How many runs fit on the devices at once: bytes per run, free device memory, chunks.
 
-`run_bytes` reads the exact shapes of a run's state (replay buffer, parameters, optimizer states, the
-rest) and of one compiled chunk's metrics with `jax.eval_shape`, so nothing is allocated, and adds
-an estimate of the compiled update's working memory (gradients, Adam temporaries, activations of
-one batch through every network, P-fold for diffusion samplers). `plan_chunks` splits a run axis
+Bytes per run come from XLA where the backend reports them: `measured_run_bytes` compiles the chunk
+program the runner will execute (kept in the `TrainFns` cache, so the runner does not compile it again)
+and reads its `memory_analysis()`; the plan takes that peak times `MEASURED_MARGIN`. Where the backend
+gives no analysis, `run_bytes`'s estimate serves: the exact shapes of a run's state (replay buffer,
+parameters, optimizer states, the rest) and of one chunk's metrics with `jax.eval_shape`, plus an
+estimate of the update's working memory (gradients, Adam temporaries, activations of one batch through
+every network, P-fold for diffusion samplers), which misses XLA's temporaries by up to 1.9x on the
+diffusion variants (measured on the small preset, docs/sweeps.md). `plan_chunks` splits a run axis
 into equal chunks that fit a byte budget (the last one padded with repeated runs, so one compiled
 program serves every chunk) and whose size the devices divide (so each chunk shards evenly).
 """
@@ -19,11 +23,14 @@ import numpy as np
 
 from d2rl_jax.checkpoint import is_prng_key
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.train import TrainFns, hparams_to_arrays
+from d2rl_jax.train import TrainFns, hparams_to_arrays, stack_hparams
 
 # Share of the free memory a plan may fill: XLA needs room for fragmentation and for buffers this
 # estimate does not see (e.g. the evaluation batch, the host transfer of metrics).
 MEMORY_FRACTION = 0.75
+# Planned bytes per run = XLA's measured peak per run x this margin (tests/test_sweep.py checks planned >= the
+# peak XLA measures for a larger chunk of the same variant, and <= 2x it, on every variant of every grid).
+MEASURED_MARGIN = 1.2
 
 
 def _nbytes(tree) -> int:
@@ -60,13 +67,23 @@ class RunBytes:
     other_state: int  # environments, observations, keys, moments, chi
     metrics: int  # one compiled chunk's outputs
     workspace: int  # estimate: gradients, Adam temporaries, activations
+    xla_peak: int | None = None  # XLA's peak bytes per run of the compiled chunk; None: not measured
+
+    @property
+    def estimate(self) -> int:
+        return self.replay_buffer + self.params + self.optimizer + self.other_state + self.metrics + self.workspace
 
     @property
     def total(self) -> int:
-        return self.replay_buffer + self.params + self.optimizer + self.other_state + self.metrics + self.workspace
+        """The bytes the plan reserves per run: XLA's peak x MEASURED_MARGIN where measured, else the estimate."""
+        return self.estimate if self.xla_peak is None else math.ceil(self.xla_peak * MEASURED_MARGIN)
 
-    def to_dict(self) -> dict[str, int]:
-        return {**dataclasses.asdict(self), "total": self.total}
+    @property
+    def source(self) -> str:
+        return "estimate" if self.xla_peak is None else f"XLA memory_analysis x {MEASURED_MARGIN}"
+
+    def to_dict(self) -> dict[str, int | str | None]:
+        return {**dataclasses.asdict(self), "estimate": self.estimate, "total": self.total, "source": self.source}
 
 
 def run_bytes(cfg: TrainConfig, fns: TrainFns, observation_size: int, action_size: int) -> RunBytes:
@@ -90,6 +107,38 @@ def run_bytes(cfg: TrainConfig, fns: TrainFns, observation_size: int, action_siz
                                                                                           action_size)
     return RunBytes(replay_buffer=buffer, params=params, optimizer=optimizer, other_state=other,
                     metrics=_nbytes(metrics), workspace=workspace)
+
+
+def compiled_peak_bytes(compiled) -> int | None:
+    """Peak device bytes of a compiled program by XLA's memory analysis (per device when sharded): its
+    arguments, outputs and temporaries, less the outputs that reuse donated arguments. None where the
+    backend reports no analysis."""
+    try:
+        analysis = compiled.memory_analysis()
+    except (NotImplementedError, RuntimeError, AttributeError):
+        return None
+    if analysis is None:
+        return None
+    return int(analysis.argument_size_in_bytes + analysis.output_size_in_bytes + analysis.temp_size_in_bytes
+               - analysis.alias_size_in_bytes)
+
+
+def measured_run_bytes(fns: TrainFns, num_runs: int, devices: list | None = None) -> int | None:
+    """XLA's peak bytes per run of the chunk program for `num_runs` runs, compiled as the runner compiles it
+    (same shapes and placement, kept in `fns`' cache for the runner); None where the backend gives none."""
+    from d2rl_jax.runner import compile_chunk, over_runs, run_sharding  # the runner plans with this module
+
+    hp = stack_hparams([HyperParams()] * num_runs)
+    keys = jax.numpy.stack([jax.random.key(i) for i in range(num_runs)])
+    state = jax.eval_shape(over_runs(fns.init, num_runs), keys, hp)
+    devices = jax.devices() if devices is None else devices
+    sharding = run_sharding(num_runs, devices) if len(devices) > 1 else None  # as run_training(shard=...) places
+    compiled, _ = compile_chunk(fns, state, hp, sharding, claim=False)
+    peak = compiled_peak_bytes(compiled)
+    if peak is None:
+        return None
+    runs_per_device = num_runs // sharding.mesh.size if sharding is not None else num_runs
+    return math.ceil(peak / runs_per_device)
 
 
 def free_device_bytes(devices: list | None = None) -> tuple[int, str]:

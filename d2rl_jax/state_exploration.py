@@ -28,7 +28,7 @@ from flax import struct
 from d2rl_jax import references
 from d2rl_jax.config import TrainConfig
 from d2rl_jax.diffusion import DiffusionModel
-from d2rl_jax.metrics import layer_gradient_magnitudes
+from d2rl_jax.metrics import forward_layers, gradient_sums, layer_gradient_magnitudes
 from d2rl_jax.optim import apply_gradients, init_optimizer
 
 HParams = dict[str, jax.Array]
@@ -88,6 +88,10 @@ class StateExplorer:
                              chi=jnp.zeros((), jnp.float32), gate=jnp.full((), jnp.inf, jnp.float32),
                              loss_ema=jnp.full((), jnp.inf, jnp.float32), rise_epoch=jnp.full((), -1, jnp.int32))
 
+    def layers(self):
+        """The SENPNN's Dense layers in forward order (`metrics.forward_layers`)."""
+        return forward_layers(self.model.init, jax.random.key(0))
+
     def regenerate(self, params, key: jax.Array, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(s^ in observation units, per-row reconstruction MSE in normalized units)."""
         z = self.normalizer.normalize(obs)
@@ -120,7 +124,7 @@ class StateExplorer:
         params, opt = apply_gradients(state.params, grads, state.opt)
         loss_ema = _ema(state.loss_ema, loss, self.decay)
         gate = loss_ema if self.gate_kind == "eps_loss" else state.gate
-        grad_weight, grad_bias = layer_gradient_magnitudes(grads)
-        metrics = {"senpnn_loss": loss, "senpnn_loss_ema": loss_ema, "senpnn_grad_weight_sum": grad_weight.sum(),
-                   "senpnn_grad_bias_sum": grad_bias.sum()}
+        grad_weight, grad_bias = gradient_sums(*layer_gradient_magnitudes(grads, self.layers()))
+        metrics = {"senpnn_loss": loss, "senpnn_loss_ema": loss_ema, "senpnn_grad_weight_sum": grad_weight,
+                   "senpnn_grad_bias_sum": grad_bias}
         return state.replace(params=params, opt=opt, gate=gate, loss_ema=loss_ema), metrics

@@ -36,7 +36,15 @@ from d2rl_jax.config import TrainConfig
 from d2rl_jax.env import FullDuplexEnv
 from d2rl_jax.grids import Variant
 from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
-from d2rl_jax.memory import MEMORY_FRACTION, ChunkPlan, RunBytes, free_device_bytes, plan_chunks, run_bytes
+from d2rl_jax.memory import (
+    MEMORY_FRACTION,
+    ChunkPlan,
+    RunBytes,
+    free_device_bytes,
+    measured_run_bytes,
+    plan_chunks,
+    run_bytes,
+)
 from d2rl_jax.runner import ChunkProgress, run_training
 from d2rl_jax.summaries import run_rows
 from d2rl_jax.train import TrainFns, make_train
@@ -106,7 +114,10 @@ class SweepPlan:
                 "chunking": {v.variant.name: {"runs": v.chunks.num_runs, "chunk_size": v.chunks.chunk_size,
                                               "num_chunks": v.chunks.num_chunks,
                                               "padded_runs": v.chunks.padded_runs,
-                                              "bytes_per_run": v.run_bytes.to_dict()} for v in self.variants}}
+                                              "bytes_per_run": v.run_bytes.to_dict(),
+                                              "layers": {net: [layer.name for layer in layers]
+                                                         for net, layers in v.fns.layers.items()}}
+                             for v in self.variants}}
 
     def describe(self) -> str:
         lines = [f"sweep {self.grid}: {len(self.variants)} variants, {self.num_runs} runs "
@@ -122,11 +133,31 @@ class SweepPlan:
         return "\n".join(lines)
 
 
+def _plan_variant(cfg: TrainConfig, fns: TrainFns, num_runs: int, budget_bytes: int, devices: list,
+                  max_chunk: int | None, observation_size: int, action_size: int, measure: bool
+                  ) -> tuple[RunBytes, ChunkPlan]:
+    """Chunks from the estimate first, then from XLA's measured peak of the chunk program they need (compiled
+    for the runner), re-planned until the chunk size holds (at most three compiles; one when it fits)."""
+    nbytes = run_bytes(cfg, fns, observation_size, action_size)
+    chunks = plan_chunks(num_runs, nbytes.total, budget_bytes, len(devices), max_chunk)
+    for _ in range(3 if measure else 0):
+        peak = measured_run_bytes(fns, chunks.chunk_size, devices)
+        if peak is None:  # the backend reports no analysis: the estimate stands
+            break
+        nbytes = dataclasses.replace(nbytes, xla_peak=peak)
+        replanned = plan_chunks(num_runs, nbytes.total, budget_bytes, len(devices), max_chunk)
+        if replanned.chunk_size == chunks.chunk_size:
+            break
+        chunks = replanned
+    return nbytes, chunks
+
+
 def plan_sweep(grid: str, variants: tuple[Variant, ...], base: TrainConfig, seeds: list[int], *,
                budget_bytes: int | None = None, max_chunk: int | None = None,
-               devices: list | None = None) -> SweepPlan:
+               devices: list | None = None, measure: bool = True) -> SweepPlan:
     """Bytes per run of every variant and the chunks that fit `budget_bytes` (default: MEMORY_FRACTION
-    of the devices' free memory)."""
+    of the devices' free memory). `measure=False` plans from the estimate without compiling (a resume takes
+    the saved plan's chunking and bytes instead)."""
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     devices = jax.devices() if devices is None else devices
@@ -139,8 +170,8 @@ def plan_sweep(grid: str, variants: tuple[Variant, ...], base: TrainConfig, seed
     for variant in variants:
         cfg = variant.config(base)
         fns = make_train(cfg)
-        nbytes = run_bytes(cfg, fns, env.observation_size, env.action_size)
-        chunks = plan_chunks(len(variant.points) * len(seeds), nbytes.total, budget_bytes, len(devices), max_chunk)
+        nbytes, chunks = _plan_variant(cfg, fns, len(variant.points) * len(seeds), budget_bytes, devices, max_chunk,
+                                       env.observation_size, env.action_size, measure)
         plans.append(VariantPlan(variant, cfg, fns, nbytes, chunks, list(seeds)))
     return SweepPlan(grid, list(seeds), base, plans, budget_bytes, source, len(devices))
 
@@ -158,9 +189,11 @@ def prepare_sweep_dir(plan: SweepPlan, out_dir: str | Path, resume: bool) -> Non
     if {k: saved.get(k) for k in plan.what()} != json.loads(json.dumps(plan.what())):
         raise ValueError(f"the sweep in {path.parent} was planned with other settings (grid, seeds, epochs, "
                          "variants or points): resume it with the same flags, or choose another output directory")
+    fields = {f.name for f in dataclasses.fields(RunBytes)}
     for v in plan.variants:
         c = saved["chunking"][v.variant.name]
         v.chunks = ChunkPlan(num_runs=c["runs"], chunk_size=c["chunk_size"], num_chunks=c["num_chunks"])
+        v.run_bytes = RunBytes(**{k: value for k, value in c["bytes_per_run"].items() if k in fields})
 
 
 def _to_csv(rows: list[dict]) -> str:

@@ -19,6 +19,7 @@ points, e.g. a grid of M and eta) in one program.
 from __future__ import annotations
 
 import functools
+import io
 from typing import Any, NamedTuple
 
 import jax
@@ -28,11 +29,13 @@ from flax import struct
 
 from d2rl_jax import references
 from d2rl_jax.agents import RewardModel, compute_reward, explore, make_actor, noise_std_at
+from d2rl_jax.cache import reference_file
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.drift import params_at, relocates
 from d2rl_jax.env import Channels, EnvParams, EnvState, FullDuplexEnv
+from d2rl_jax.io import write_bytes_atomic
 from d2rl_jax.learners import AgentState, LearnerParts, make_learner
-from d2rl_jax.metrics import layer_names
+from d2rl_jax.metrics import Layer
 from d2rl_jax.replay import ReplayBuffer, add_batch, can_sample, init_buffer, sample_batch
 from d2rl_jax.state_exploration import ExplorerState, StateExplorer, StateNormalizer, fit_normalizer
 
@@ -82,8 +85,7 @@ class TrainFns(NamedTuple):
     train: Any
     evaluate: Any
     eval_batch: EvalBatch
-    actor_layers: tuple[list[str], list[str]]  # (kernel names, bias names)
-    critic_layers: tuple[list[str], list[str]]
+    layers: dict[str, tuple[Layer, ...]]  # network -> its Dense layers in forward order (the gradient metrics')
     compiled: dict  # executables of the host driver, keyed by input shapes (see runner)
 
 
@@ -133,7 +135,20 @@ def _shared_eval_batch(env_cfg, eval_states: int, eval_seed: int, restarts: int,
     env = FullDuplexEnv(env_cfg)
     cfg = TrainConfig(env=env_cfg, eval_states=eval_states, eval_seed=eval_seed, optimizer_restarts=restarts,
                       optimizer_steps=steps)
-    return make_eval_batch(env, env.default_params if params is None else params.params, cfg)
+    path = reference_file("eval_batch", env_cfg, eval_states, eval_seed, restarts, steps,
+                          None if params is None else params._values)
+    if path is not None and path.exists():
+        with np.load(path) as saved:
+            arrays = {k: jnp.asarray(saved[k]) for k in saved.files}
+        return EvalBatch(obs=arrays["obs"], channels=Channels(g=arrays["g"], h=arrays["h"]),
+                         **{k: arrays[k] for k in ("optimum", "bound", "heuristic", "random")})
+    batch = make_eval_batch(env, env.default_params if params is None else params.params, cfg)
+    if path is not None:
+        buffer = io.BytesIO()
+        np.savez(buffer, obs=batch.obs, g=batch.channels.g, h=batch.channels.h, optimum=batch.optimum,
+                 bound=batch.bound, heuristic=batch.heuristic, random=batch.random)
+        write_bytes_atomic(path, buffer.getvalue())
+    return batch
 
 
 @functools.lru_cache(maxsize=8)
@@ -326,7 +341,5 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
         flatten = functools.partial(jax.tree.map, lambda x: x.reshape((-1,) + x.shape[2:]))
         return state, (flatten(epoch_metrics), flatten(eval_metrics))
 
-    example_state = jax.eval_shape(init, jax.random.key(0), hparams_to_arrays(HyperParams()))
     return TrainFns(init=init, epoch_step=epoch_step, run_chunk=run_chunk, train=train, evaluate=evaluate,
-                    eval_batch=eval_batch, actor_layers=layer_names(example_state.agent.actor_params),
-                    critic_layers=layer_names(example_state.agent.critic_params), compiled={})
+                    eval_batch=eval_batch, layers=learner.layers(eval_batch.obs), compiled={})

@@ -18,7 +18,7 @@ from d2rl_jax.config import ENV_PRESETS, env_preset
 from d2rl_jax.env import FullDuplexEnv
 from d2rl_jax.io import write_json_atomic
 from d2rl_jax.timing import device_info
-from experiments.common import quiet_backend_probe
+from experiments.common import quiet_backend_probe, run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "quick", list(ENV_PRESETS), "Environment preset.")
@@ -78,4 +78,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_cli(main)

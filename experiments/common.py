@@ -3,12 +3,59 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from absl import app, flags
 from absl import logging as absl_logging
 
+from d2rl_jax.cache import default_cache_dir, enable_cache
 from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, HyperParams
 from d2rl_jax.grids import LEARN_EXP_SETTINGS, Variant, make_grid
+
+flags.DEFINE_bool("compile_cache", True, f"Keep compiled programs and the held-out references in a persistent cache "
+                  f"({default_cache_dir()}, or $D2RL_CACHE_DIR): a second launch starts without compiling. "
+                  "--nocompile_cache: off.")
+
+
+def _program() -> str:
+    """The command's module name, e.g. experiments.run."""
+    path = Path(sys.argv[0])
+    return f"{path.parent.name}.{path.stem}" if path.suffix == ".py" else path.name
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, exit status 2, nothing else (no usage dump: --helpshort lists the flags)."""
+    sys.stderr.write(f"{_program()}: error: {message}\n")
+    sys.exit(2)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        _fail(f"{err} (--helpshort lists the flags)")
+
+
+def run_cli(main: Callable[[list[str]], None], interrupted: str = "interrupted") -> None:
+    """`app.run(main)` for every entry point: a bad flag value or a usage error raised by `main` is one line
+    naming the flag and what is allowed, before anything is written; the compilation cache is on unless
+    --nocompile_cache; Ctrl-C exits with `interrupted` (how to resume) instead of a traceback."""
+    def guarded(argv: list[str]) -> None:
+        quiet_backend_probe()
+        if flags.FLAGS.compile_cache:
+            enable_cache(os.environ.get("D2RL_CACHE_DIR") or None)
+        try:
+            main(argv)
+        except app.UsageError as err:
+            _fail(str(err))
+
+    try:
+        app.run(guarded, flags_parser=_parse_flags)
+    except KeyboardInterrupt:
+        sys.exit(interrupted)
 
 
 def quiet_backend_probe() -> None:

@@ -30,7 +30,7 @@ from absl import app, flags
 from d2rl_jax.config import REWARD_DESIGNS
 from d2rl_jax.grids import apg_reference
 from d2rl_jax.io import write_text_atomic
-from experiments.common import quiet_backend_probe
+from experiments.common import quiet_backend_probe, run_cli
 from experiments.plots import (
     REFERENCE_SUFFIX,
     plot_bar_panels,
@@ -125,8 +125,8 @@ def reward_figures(data: SweepData, out: Path) -> list[Path]:
                f"actor mean |dL/d{'W' if part == 'weight' else 'b'}|") for part in ("weight", "bias")]
     return [plot_curve_panels(_curve_panels(data, entries), "Fig. 4 analog: reward designs (diffusion actor)",
                               out / "fig4_reward_curves.png"),
-            plot_layer_bars(layers, "Fig. 5 analog: gradient weight and bias per layer", out /
-                            "fig5_reward_gradients.png"),
+            plot_layer_bars(layers, "Fig. 5 analog: gradient weight and bias per layer (forward order)", out /
+                            "fig5_reward_gradients.png", data.layer_names(f"{actor}.{designs[0]}", "actor")),
             plot_bar_panels(_time_panels(data, entries), "Fig. 6 analog: device time per reward design",
                             out / "fig6_reward_time.png")]
 
@@ -176,4 +176,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_cli(main)

@@ -7,22 +7,22 @@ into the SENPNN (the states do not depend on the actions, DESIGN §2). Both gate
 recorded every epoch: the reconstruction MSE between real states and their Mode II regenerations
 (normalized units, the default gate) and the SENPNN's eps-MSE training loss, each smoothed by the
 configured EMA. Writes DIR/gate_range.json (levels at fractions of the run, over seeds),
-DIR/gate_range.txt and DIR/gate_range.png.
+DIR/gate_range.npz (both series, (seeds, epochs)), DIR/gate_range.txt and DIR/gate_range.png.
 """
 
 from __future__ import annotations
 
-import sys
+import io
 from pathlib import Path
 
 import numpy as np
 from absl import app, flags
 
 from d2rl_jax.config import PAPER_GATE_THRESHOLD, TRAIN_PRESETS, ConfigError, HyperParams, train_preset
-from d2rl_jax.io import write_json_atomic, write_text_atomic
+from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from d2rl_jax.runner import run_training
 from d2rl_jax.timing import device_info
-from experiments.common import quiet_backend_probe
+from experiments.common import quiet_backend_probe, run_cli
 from experiments.plots import plot_curves
 
 FLAGS = flags.FLAGS
@@ -72,6 +72,9 @@ def main(argv: list[str]) -> None:
             levels[name][f"{f:.2f}"] = {"epoch": epoch, "mean": _finite_or_none(np.mean(at)),
                                         "max_over_seeds": _finite_or_none(np.max(at))}
         levels[name]["min_over_run"] = _finite_or_none(np.nanmin(values))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **series)
+    write_bytes_atomic(out / "gate_range.npz", buffer.getvalue())  # the per-epoch series the levels are read from
     write_json_atomic(out / "gate_range.json", {
         "preset": FLAGS.preset, "epochs": cfg.num_epochs, "seeds": seeds, "gate_ema_decay": cfg.gate_ema_decay,
         "paper_threshold": PAPER_GATE_THRESHOLD, "levels": levels, "device": device_info(),
@@ -92,7 +95,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        app.run(main)
-    except KeyboardInterrupt:
-        sys.exit("interrupted")
+    run_cli(main)

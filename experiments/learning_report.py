@@ -20,7 +20,7 @@ from absl import app, flags
 from d2rl_jax.io import write_text_atomic
 from d2rl_jax.metrics import mean_and_ci95
 from d2rl_jax.summaries import RATIO_LEVELS, milestone_columns
-from experiments.common import quiet_backend_probe
+from experiments.common import quiet_backend_probe, run_cli
 from experiments.plots import REFERENCE_SUFFIX, draw_learning, save_figure_atomic
 from experiments.sweep_data import SweepData, sweeps_from_flag
 
@@ -135,4 +135,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_cli(main)

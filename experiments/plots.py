@@ -122,15 +122,21 @@ def _draw_bars(ax, values: dict[str, np.ndarray], ylabel: str, index: int):
     return bars
 
 
-def plot_layer_bars(panels: list[tuple[dict[str, np.ndarray], str]], title: str, path: str | Path) -> Path:
-    """Grouped bars per layer: each panel (variant -> per-layer values (layers,), y label)."""
+def plot_layer_bars(panels: list[tuple[dict[str, np.ndarray], str]], title: str, path: str | Path,
+                    layer_names: list[str] | None = None) -> Path:
+    """Grouped bars per layer in forward order: each panel (variant -> per-layer values (layers,), y label).
+    A NaN value is a layer without that parameter (a Dense without bias): its tick says so, no bar is drawn."""
     fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.0), squeeze=False)
     for i, (ax, (values, ylabel)) in enumerate(zip(axes[0], panels, strict=True)):
         width = 0.8 / max(len(values), 1)
         for j, (name, per_layer) in enumerate(values.items()):
             layers = np.arange(len(per_layer))
-            ax.bar(layers + j * width, per_layer, width, label=name)
-            ax.set_xticks(layers + 0.4 - width / 2, [f"layer {k + 1}" for k in layers], fontsize=7)
+            names = layer_names if layer_names is not None else [f"layer {k + 1}" for k in layers]
+            missing = np.isnan(per_layer)
+            ax.bar(layers + j * width, np.where(missing, 0.0, per_layer), width, label=name)
+            ax.set_xticks(layers + 0.4 - width / 2,
+                          [f"{n}\n(none)" if m else n for n, m in zip(names, missing, strict=True)],
+                          fontsize=7, rotation=30)
         ax.set_ylabel(ylabel)
         ax.set_title(f"({chr(97 + i)})", fontsize=9)
         ax.grid(alpha=0.3, axis="y")

@@ -55,7 +55,7 @@ from d2rl_jax.runner import RunResult
 from d2rl_jax.timing import device_info
 from d2rl_jax.train import make_train
 from experiments import common
-from experiments.common import define_grid_flags, grid_from_flags, parse_floats, quiet_backend_probe
+from experiments.common import define_grid_flags, grid_from_flags, parse_floats, quiet_backend_probe, run_cli
 from experiments.retrain_report import write_report
 
 FLAGS = flags.FLAGS
@@ -233,7 +233,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        app.run(main)
-    except KeyboardInterrupt:
-        sys.exit("interrupted: rerun with --resume to continue; finished variants are kept")
+    run_cli(main, "interrupted: rerun with --resume to continue; finished variants are kept")

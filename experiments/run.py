@@ -30,13 +30,12 @@ Writes, atomically:
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
 from absl import app, flags
 
-from d2rl_jax.checkpoint import latest_checkpoint
+from d2rl_jax.checkpoint import SettingsMismatch, check_settings, latest_checkpoint
 from d2rl_jax.config import (
     ACTOR_KINDS,
     COMPUTED_REWARD_DESIGNS,
@@ -53,11 +52,10 @@ from d2rl_jax.config import (
 from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from d2rl_jax.metrics import moving_average
 from d2rl_jax.retrain import write_run_info
-from d2rl_jax.runner import RunResult, run_training
+from d2rl_jax.runner import RunResult, run_settings, run_training
 from d2rl_jax.summaries import RATIO_LEVELS, milestone_columns, run_rows
 from d2rl_jax.timing import device_info
-from experiments.common import quiet_backend_probe
-from experiments.plots import plot_curves, plot_learning
+from experiments.common import quiet_backend_probe, run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "quick", list(TRAIN_PRESETS), "Training preset (environment, sizes, learning settings).")
@@ -225,6 +223,12 @@ def main(argv: list[str]) -> None:
     if earlier and not FLAGS.resume:  # checked before anything is written: the earlier run's files stay intact
         raise app.UsageError(f"--out={out} already holds checkpoints of an earlier run ({', '.join(earlier)}): "
                              "pass --resume to continue it, or choose a new --out")
+    for name, variant in variants:  # before config.json is rewritten: a refused resume changes no file
+        if name in earlier:
+            try:
+                check_settings(out / name / "checkpoints", run_settings(variant, seeds, [hp] * len(seeds)))
+            except SettingsMismatch as err:
+                raise app.UsageError(f"--resume [{name}]: {err}") from None
     write_json_atomic(out / "config.json", {"preset": FLAGS.preset, "actors": FLAGS.actor, "seeds": seeds,
                                             "train_config": cfg.to_dict(), "hyperparams": hp.to_dict(),
                                             "variants": {name: c.to_dict() for name, c in variants}})
@@ -264,6 +268,8 @@ def main(argv: list[str]) -> None:
                       f"{hp.gate_threshold:g}; this is not a state-exploration result (lower --T)", flush=True)
         references = result.fns.eval_batch.reference_levels()
     write_json_atomic(out / "summary.json", {"variants": summaries, "references": references, "device": device_info()})
+    from experiments.plots import plot_curves, plot_learning  # here: matplotlib's import delays training's start
+
     title = f"{FLAGS.preset}: {cfg.learner}, {cfg.reward} reward"
     plot_learning(curves["ratio"], references, f"{title}: held-out C/C* (mean +- 95% CI, {len(seeds)} seeds)",
                   out / "learning.png")
@@ -294,7 +300,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        app.run(main)
-    except KeyboardInterrupt:
-        sys.exit("interrupted: rerun with --resume to continue from the last checkpoint")
+    run_cli(main, "interrupted: rerun with --resume to continue from the last checkpoint")

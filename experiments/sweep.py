@@ -16,7 +16,6 @@ cluster): start this command on every host with --distributed (docs/sweeps.md).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import jax
@@ -30,7 +29,7 @@ from d2rl_jax.summaries import select_best_points
 from d2rl_jax.sweep import plan_sweep, prepare_sweep_dir, run_sweep, sweep_timing
 from d2rl_jax.timing import device_info
 from experiments import common
-from experiments.common import define_grid_flags, grid_from_flags, quiet_backend_probe
+from experiments.common import define_grid_flags, grid_from_flags, quiet_backend_probe, run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("grid", None, list(GRIDS), "Named grid (d2rl_jax/grids.py).")
@@ -87,7 +86,9 @@ def main(argv: list[str]) -> None:
     seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))
     budget = None if FLAGS.memory_gb is None else int(FLAGS.memory_gb * 2**30)
     try:
-        plan = plan_sweep(FLAGS.grid, variants, base_cfg, seeds, budget_bytes=budget, max_chunk=FLAGS.max_chunk)
+        resuming = FLAGS.resume and (out / "plan.json").exists()  # the saved plan's chunking and bytes are taken
+        plan = plan_sweep(FLAGS.grid, variants, base_cfg, seeds, budget_bytes=budget, max_chunk=FLAGS.max_chunk,
+                          measure=not resuming)
         prepare_sweep_dir(plan, out, FLAGS.resume)  # before anything is written
     except (FileExistsError, ValueError, MemoryError) as err:
         raise app.UsageError(f"--out={out}: {err}" if isinstance(err, FileExistsError | ValueError) else str(err)
@@ -108,7 +109,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        app.run(main)
-    except KeyboardInterrupt:
-        sys.exit("interrupted: rerun with --resume to continue; finished chunks are kept")
+    run_cli(main, "interrupted: rerun with --resume to continue; finished chunks are kept")

@@ -57,6 +57,15 @@ class SweepData:
         """One value per run (seed) of `variant` (at `point`)."""
         return np.asarray([r[column] for r in self.variant_rows(variant, point)], np.float64)
 
+    def layer_names(self, variant: str, network: str) -> list[str] | None:
+        """The names of `network`'s layers in forward order, as its per-layer gradient metrics hold them; None
+        for sweeps written before the order was recorded (their layers are in parameter-name order)."""
+        for plan in self.plans:
+            layers = plan.get("chunking", {}).get(variant, {}).get("layers")
+            if layers is not None:
+                return layers.get(network)
+        return None
+
     def metrics(self, variant: str, point: int | None = None) -> tuple[dict, dict]:
         """(epoch metrics, eval metrics), each (runs, ...), of `variant`'s finished runs (at `point`)."""
         epoch, evals = load_metrics(self._dir_of[variant], variant)

@@ -13,9 +13,12 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 # Compiled programs are also cached on disk for this test session, so that the CLI tests' subprocesses
 # (a run and its resume, a killed sweep and its resume) reuse what an earlier process compiled. The
 # directory is fresh per session and removed by the process that made it (xdist workers share it).
+# The CLIs' own cache (d2rl_jax/cache.py: XLA programs and held-out references) goes there too, never to the
+# user's ~/.cache.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="d2rl-jax-test-cache-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+    os.environ.setdefault("D2RL_CACHE_DIR", _cache)
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
 import jax  # noqa: E402

@@ -37,7 +37,8 @@ def _oracle_factory(sign: float):
         def value(agent, obs, actions):
             return sign * parts.reward_fn(obs, actions, None)  # the probe's reward reads no parameters
 
-        return Learner(name="oracle", batches_per_update=1, init=init, update=update, value=value)
+        return Learner(name="oracle", batches_per_update=1, init=init, update=update, value=value,
+                       layers=lambda obs: {})
     return factory
 
 
@@ -65,7 +66,7 @@ def test_apg_moves_the_actor_to_the_probe_target_and_has_no_critic():
     assert state.agent.critic_params is None and "critic_loss" not in epochs
     assert float(-evals["eval_sum_rate"][-1]) < 0.05  # mean ||a - a*||^2 on held-out observations
     assert np.isnan(evals["eval_critic_alignment"]).all()
-    assert fns.critic_layers == ([], [])
+    assert set(fns.layers) == {"actor"}
 
 
 def test_update_ratios_count_optimizer_steps():

@@ -10,8 +10,18 @@ import pytest
 
 from d2rl_jax.config import HyperParams, train_preset
 from d2rl_jax.drift import DriftScenario, drifted_params
-from d2rl_jax.retrain import load_pretrained, pretrain, read_run_info, recovery_rows, retrain, write_run_info
-from d2rl_jax.runner import run_training
+from d2rl_jax.metrics import moving_average, recovery_epoch, recovery_loss
+from d2rl_jax.retrain import (
+    RetrainResult,
+    final_level,
+    load_pretrained,
+    pretrain,
+    read_run_info,
+    recovery_rows,
+    retrain,
+    write_run_info,
+)
+from d2rl_jax.runner import RunResult, run_training
 from d2rl_jax.train import make_train
 
 SEEDS = [0, 1]
@@ -59,13 +69,80 @@ def test_retrain_meets_the_drifted_environment_beside_scratch_runs(cfg, small_en
     assert (result.eval_after < result.eval_before).all()  # 10 dB more noise
     assert result.optimum_after < result.optimum_before
     assert result.run.epoch_metrics["drifted"].all()  # both halves play the new environment throughout
+    # runs [0, 2) continue the pre-trained ones (evaluated at epochs 30 .. 50), runs [2, 4) start from scratch
+    np.testing.assert_array_equal(result.run.eval_metrics["eval_epoch"], [[30, 40, 50]] * 2 + [[10, 20, 30]] * 2)
     rows = recovery_rows(result, cfg)
     assert [r["run"] for r in rows] == [0, 1]
-    for row in rows:
-        assert row["scratch_level"] > 0 and row["optimum_after"] == result.optimum_after
-        assert row["recovery_epochs"] is None or 0 <= row["recovery_epochs"] < 30
-        assert (row["recovery_seconds"] is None) == (row["recovery_epochs"] is None)
-        assert row["loss_below_scratch_level"] >= 0
+    # Every reported number, recomputed from the run's own curves: retrained = runs [0, n), scratch = [n, 2n).
+    curves = moving_average(result.run.epoch_metrics["sum_rate"], cfg.ma_window)  # no state exploration here
+    evals = result.run.eval_metrics["eval_sum_rate"]
+
+    def expected(retrained, scratch, eval_retrained, eval_scratch, i):
+        target = final_level(scratch).mean()  # both points have the same hyperparameters: one scratch level
+        epochs = recovery_epoch(retrained[i], target, 0, cfg.convergence_tolerance)
+        return {"scratch_level": target, "retrained_level": final_level(retrained[i]),
+                "recovery_epochs": epochs,
+                "optimum_recovery_epochs": recovery_epoch(retrained[i], result.optimum_after, 0,
+                                                          cfg.convergence_tolerance),
+                "loss_below_scratch_level": recovery_loss(retrained[i], target, 0),
+                "gain_over_scratch": (retrained[i] - scratch[i]).sum(),
+                "eval_final": eval_retrained[i, -1], "scratch_eval_final": eval_scratch[i, -1]}
+
+    for i, row in enumerate(rows):
+        right = expected(curves[:2], curves[2:], evals[:2], evals[2:], i)
+        swapped = expected(curves[2:], curves[:2], evals[2:], evals[:2], i)
+        for name, value in right.items():
+            if value is None:
+                assert row[name] is None, name
+            else:
+                assert row[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+        # the halves are told apart: a swap would report other levels, gain and final evaluations
+        for name in ("scratch_level", "retrained_level", "gain_over_scratch", "eval_final", "scratch_eval_final"):
+            assert swapped[name] != pytest.approx(right[name], rel=1e-6, abs=1e-9), name
+        assert row["optimum_after"] == result.optimum_after and row["optimum_before"] == result.optimum_before
+        assert row["eval_before_drift"] == result.eval_before[i] and row["eval_after_drift"] == result.eval_after[i]
+        assert row["seconds_per_epoch"] == pytest.approx(result.run.seconds_per_epoch / 4)
+        assert row["recovery_seconds"] == (None if row["recovery_epochs"] is None
+                                           else pytest.approx(row["recovery_epochs"] * row["seconds_per_epoch"]))
+
+
+def _known_result(cfg, optimum_after=1.1):
+    """A RetrainResult with hand-made curves: retrained runs 0 (a ramp 0.5 .. 0.95, then 1.0) and 1 (1.2
+    throughout), their scratch runs 2 (0.8) and 3 (0.9); the two points have different hyperparameters."""
+    ramp = np.concatenate([0.5 + 0.05 * np.arange(10), np.ones(10)])
+    sum_rate = np.stack([ramp, np.full(20, 1.2), np.full(20, 0.8), np.full(20, 0.9)])
+    run = RunResult(epoch_metrics={"sum_rate": sum_rate},
+                    eval_metrics={"eval_sum_rate": np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])},
+                    compile_s=0.0, seconds_per_epoch=0.4, chunk_seconds=[], resumed_from_chunk=0, final_state=None,
+                    fns=None)
+    return RetrainResult(run=run, num_retrained=2, drift_epoch=20, hparams=[HyperParams(), HyperParams(actor_lr=1e-3)],
+                         eval_before=np.array([3.0, 3.5]), eval_after=np.array([2.0, 2.5]), optimum_before=1.5,
+                         optimum_after=optimum_after)
+
+
+def test_recovery_rows_on_known_curves(cfg):
+    rows = recovery_rows(_known_result(cfg), cfg.replace(ma_window=1), tolerance=0.02)
+    # run 0 against its scratch level 0.8: below 0.98 x 0.8 until the ramp's 0.8 at epoch 6; lost
+    # 0.3 + 0.25 + ... + 0.05; the ramp's area over the scratch curve 7.25 + 10 - 16; never within 2% of C* = 1.1
+    # run 1 against 0.9: above throughout; gain 0.3 x 20; within 2% of C* from the start
+    expected = [
+        {"run": 0, "scratch_level": 0.8, "retrained_level": 1.0, "recovery_epochs": 6, "recovery_seconds": 0.6,
+         "optimum_recovery_epochs": None, "loss_below_scratch_level": 1.05, "gain_over_scratch": 1.25,
+         "eval_final": 2.0, "scratch_eval_final": 6.0, "eval_before_drift": 3.0, "eval_after_drift": 2.0},
+        {"run": 1, "scratch_level": 0.9, "retrained_level": 1.2, "recovery_epochs": 0, "recovery_seconds": 0.0,
+         "optimum_recovery_epochs": 0, "loss_below_scratch_level": 0.0, "gain_over_scratch": 6.0,
+         "eval_final": 4.0, "scratch_eval_final": 8.0, "eval_before_drift": 3.5, "eval_after_drift": 2.5},
+    ]
+    for row, want in zip(rows, expected, strict=True):
+        for name, value in want.items():
+            assert row[name] == (None if value is None else pytest.approx(value, abs=1e-9)), (row["run"], name)
+        assert row["seconds_per_epoch"] == pytest.approx(0.1) and row["ma_window"] == 1
+        assert (row["optimum_before"], row["optimum_after"]) == (1.5, 1.1)
+    # the moving average (window 5) is taken before the levels: the ramp's curve lags, run 1's does not
+    averaged = recovery_rows(_known_result(cfg), cfg, tolerance=0.02)
+    ramp_ma = moving_average(np.concatenate([0.5 + 0.05 * np.arange(10), np.ones(10)]), 5)
+    assert averaged[0]["recovery_epochs"] == int(np.flatnonzero(ramp_ma < 0.98 * 0.8)[-1]) + 1 > 6
+    assert averaged[1]["recovery_epochs"] == 0 and averaged[1]["gain_over_scratch"] == pytest.approx(6.0)
 
 
 def _run(*args):

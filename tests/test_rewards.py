@@ -109,3 +109,61 @@ def test_reward_net_objective_matches_its_formula(advantage_kind, fixed_batch):
     a = (advantage - advantage.mean()) / advantage.std() if advantage_kind == "batch" else advantage
     expected = -jnp.mean(a * term) + HP["reward_l2"] * jnp.mean(term**2)
     np.testing.assert_allclose(loss, expected, rtol=1e-4, atol=1e-6)
+
+
+# The documented optima (module docstring of d2rl_jax/agents/rewards.py), reached by TRAINING the network with
+# RewardModel.update on one fixed batch of 32 rows. a is the batch-standardized advantage; with the mean over the
+# batch every row's loss is its own: -a r + lambda r^2 (designed_*) and (x - z)^2 - kappa a x (gdm), so
+#   designed_*: r* = clip(a / (2 lambda), -1, 1),   gdm: x* = clip(z + kappa a / 2, -c, c), c = gdm_reward_clip.
+# Measured on this batch (mean |error| / max |error| after training; untrained mean |error|):
+#   designed_mlp (lambda 0.5, 11 of 32 rows clipped), lr 3e-3, 1000 steps: 7e-5 / 8e-4; untrained 0.67
+#   designed_gdm (lambda 1.0, 1 row clipped), lr 1e-3, 600 steps: 5e-3 / 0.017; untrained 0.47
+#   gdm (kappa 1, c = 1.5, 4 rows clipped), lr 1e-3, 600 steps: 7e-3 / 0.02; untrained 0.84
+# (the GDM nets' outputs are samples: the mean over 16 keys, whose per-row std is ~0.01 after training).
+# A GDM row whose sample overshoots the clip gets no gradient back through it: at lr 3e-3 one or two rows stick at
+# the bound; hence the diffusion nets are held to 90% of the rows, the MLP to every row.
+# design: (TrainConfig changes, HyperParams changes, reward_lr, steps, bound on the mean |error|, row tolerance,
+# share of rows within it)
+OPTIMUM_CASES = {
+    "designed_mlp": ({}, {"reward_l2": 0.5}, 3e-3, 1000, 0.005, 0.01, 1.0),
+    "designed_gdm": ({}, {"reward_l2": 1.0}, 1e-3, 600, 0.03, 0.05, 0.9),
+    "gdm": ({"gdm_reward_clip": 1.5}, {"kappa": 1.0}, 1e-3, 600, 0.03, 0.05, 0.9),
+}
+
+
+@pytest.mark.parametrize("design", list(OPTIMUM_CASES))
+def test_training_reaches_the_documented_optimum_of_the_learned_term(design, fixed_batch):
+    cfg_changes, hp_changes, lr, steps, mean_bound, tolerance, share = OPTIMUM_CASES[design]
+    obs, actions, info = jax.tree.map(lambda x: x[:32], fixed_batch)
+    designed = info.sum_rate - info.upper_bound
+    advantage = jax.random.normal(jax.random.key(9), (32,)) * 3.0 - 2.0  # mostly negative, as measured in runs
+    a = np.asarray((advantage - advantage.mean()) / advantage.std())
+    hp = hparams_to_arrays(HyperParams(reward_lr=lr, weight_decay=0.0, **hp_changes))
+    cfg = SMALL.replace(reward=design, **cfg_changes)
+    model = RewardModel(cfg)
+    state = model.init(jax.random.key(2), obs, actions, hp)
+    _, _, state = model.collect(state, jax.random.key(3), obs, actions, info, hp)  # mu_R, sigma_R of this batch
+    if design == "gdm":
+        bound = cfg.gdm_reward_clip
+        z = (np.asarray(designed) - float(state.designed.mean)) / float(state.designed.std)
+        optimum = np.clip(z + float(hp["kappa"]) * a / 2.0, -bound, bound)
+    else:
+        bound = 1.0
+        optimum = np.clip(a / (2.0 * float(hp["reward_l2"])), -1.0, 1.0)
+    assert 0 < (np.abs(optimum) == bound).sum() < 16  # the clip binds on some rows, not most
+
+    def samples(params):  # (16 sampling keys, 32 rows); the MLP is deterministic
+        keys = jax.random.split(jax.random.key(11), 16)
+        return np.asarray(jax.vmap(lambda k: model.learned_term(params, k, obs, actions))(keys))
+
+    def step(state, key):
+        return model.update(state, key, obs, actions, designed, advantage, hp)[0], None
+
+    untrained = np.abs(samples(state.params).mean(0) - optimum)
+    state, _ = jax.jit(lambda s: jax.lax.scan(step, s, jax.random.split(jax.random.key(4), steps)))(state)
+    drawn = samples(state.params)
+    error = np.abs(drawn.mean(0) - optimum)
+    assert untrained.mean() > 0.4, untrained.mean()  # the untrained net is far off
+    assert np.abs(drawn).max() <= bound + 1e-6  # every sample within the documented range
+    assert error.mean() < mean_bound, (error.mean(), untrained.mean())
+    assert np.mean(error < tolerance) >= share, np.sort(error)[::-1][:4]

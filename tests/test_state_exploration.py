@@ -141,3 +141,50 @@ def test_noising_depth_p0_trades_diversity_for_faithfulness(small_env):
         state = jax.jit(explorer.init)(jax.random.key(0), hparams_to_arrays(HyperParams()))
         errors[p0] = float(jax.jit(explorer.regenerate)(state.params, jax.random.key(2), obs)[1].mean())
     assert errors[1] < 0.1 * errors[SMALL.diffusion.num_steps], errors  # one step keeps s^ close to s
+
+
+def test_reconstruction_gate_above_threshold_holds_chi_at_zero_in_training(explorer_train):
+    """Algorithm 1's gate in a real run: with T below anything the reconstruction MSE reaches, chi never leaves 0
+    however large eta and M are, and no state is ever replaced."""
+    _, train_single = explorer_train
+    tiny = 1e-12
+    hp = FAST.replace(max_replace_prob=1.0, replace_rate=0.5, gate_threshold=tiny)
+    state, (epochs, _) = train_single(jax.random.key(0), hparams_to_arrays(hp))
+    gate = np.asarray(epochs["gate"])
+    assert gate.shape == (SMALL.num_epochs,)
+    assert np.all(gate > tiny)  # measured: 17.4 .. 17.6 (normalized units) over these 30 epochs
+    assert np.all(np.isfinite(gate)) and np.all(np.asarray(epochs["reconstruction_mse"]) > tiny)
+    np.testing.assert_array_equal(epochs["chi"], np.zeros(SMALL.num_epochs))
+    np.testing.assert_array_equal(epochs["replacements"], np.zeros(SMALL.num_epochs))
+    assert float(state.explorer.chi) == 0.0 and int(state.explorer.rise_epoch) == -1
+    assert np.all(np.asarray(state.buffer.items["real"][: int(state.buffer.size)]) == 1)  # every stored state real
+
+
+def test_non_finite_generated_states_are_never_substituted(small_env):
+    env, params = small_env
+    explorer = StateExplorer(SMALL.replace(state_exploration=True), env.observation_size,
+                             fit_normalizer(env, params, 64))
+    hp = hparams_to_arrays(HyperParams(max_replace_prob=1.0, replace_rate=0.0))
+    state = jax.jit(explorer.init)(jax.random.key(0), hp).replace(chi=jnp.float32(1.0))  # replace every state
+    obs, _ = jax.jit(jax.vmap(env.reset, (0, None)))(jax.random.split(jax.random.key(1), 8), params)
+    substitute = jax.jit(explorer.substitute)
+
+    # A generator that outputs NaN everywhere: every row keeps its real state, and all are counted.
+    broken = state.replace(params=jax.tree.map(lambda p: p * jnp.nan, state.params))
+    generated, _ = explorer.regenerate(broken.params, jax.random.key(2), obs)
+    assert not np.any(np.isfinite(generated))
+    used, replaced, after, metrics = substitute(broken, jax.random.key(2), obs, jnp.int32(0), hp)
+    assert float(metrics["chi"]) == 1.0 and float(after.chi) == 1.0
+    np.testing.assert_array_equal(used, obs)
+    assert not np.any(replaced) and int(metrics["replacements"]) == 0 and int(metrics["nonfinite_generated"]) == 8
+
+    # Per row: rows whose generated state is non-finite (here: their real state holds an inf, which the
+    # generator turns into NaN) keep the real state; the finite rows are all replaced at chi = 1.
+    bad = np.array([False, True, False, False, True, True, False, False])
+    mixed = obs.at[np.flatnonzero(bad), 0].set(jnp.inf)
+    used, replaced, _, metrics = substitute(state, jax.random.key(2), mixed, jnp.int32(0), hp)
+    used, replaced = np.asarray(used), np.asarray(replaced)
+    np.testing.assert_array_equal(replaced, ~bad)
+    np.testing.assert_array_equal(used[bad], np.asarray(mixed)[bad])  # the inf, not a NaN generated from it
+    assert np.all(np.isfinite(used[~bad])) and np.all(np.any(used[~bad] != np.asarray(obs)[~bad], axis=1))
+    assert int(metrics["nonfinite_generated"]) == bad.sum() and int(metrics["replacements"]) == (~bad).sum()

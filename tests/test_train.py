@@ -1,12 +1,18 @@
 """The compiled DDPG loop: probes, warm-up, determinism, vmap over seeds, resume, learning."""
 
+import shutil
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from d2rl_jax.agents import make_actor, make_critic
+from d2rl_jax.agents.rewards import RewardModel
 from d2rl_jax.config import HyperParams, preset_hparams, train_preset
 from d2rl_jax.env.probe import ProbeEnv
+from d2rl_jax.learners import FACTORIES
+from d2rl_jax.learners.base import LearnerParts
 from d2rl_jax.runner import run_training
 from d2rl_jax.train import hparams_to_arrays, make_train, stack_hparams
 
@@ -26,15 +32,18 @@ def test_probe_constant_reward_critic_converges_to_one():
     assert float(jnp.mean(epoch_metrics["critic_loss"][-20:])) < 0.01
 
 
-@pytest.mark.parametrize("actor", ["mlp", "diffusion"])
-def test_probe_target_reward_moves_the_actor_to_the_target(actor):
+# Reached = mean ||a - a*||^2 below these (from ~2 for the MLP actor and ~8 for the diffusion actor at init).
+# Measured with seed 0 (the test's): MLP 0.0023, diffusion 0.30 (its sampler's spread); seeds 1-2: MLP 0.0027 /
+# 0.0022, while the diffusion actor stalls at 3.06 in both (a known weakness: docs/learning.md).
+@pytest.mark.parametrize("actor, reached", [("mlp", 0.01), ("diffusion", 0.6)])
+def test_probe_target_reward_moves_the_actor_to_the_target(actor, reached):
     cfg = SMALL.replace(actor=actor, reward="raw", num_epochs=400, chunk_epochs=400, eval_every=100)
     fns = make_train(cfg, ProbeEnv(kind="target"))
     state = jax.jit(fns.init)(jax.random.key(0), hparams_to_arrays(FAST))
     before = -float(jax.jit(fns.evaluate)(state.agent, jax.random.key(1))["eval_sum_rate"])
     _, (_, eval_metrics) = _train(fns)
     after = -float(eval_metrics["eval_sum_rate"][-1])  # mean ||a - a*||^2 on held-out observations
-    assert after < before / 4.0, (before, after)
+    assert after < reached < before / 3.0, (before, after)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +57,7 @@ def test_warm_up_waits_for_one_batch(small_fns):
     assert np.all(np.asarray(epoch_metrics["updated"][:first_full]) == 0)
     assert np.all(np.asarray(epoch_metrics["updated"][first_full:]) == 1)
     assert np.all(np.asarray(epoch_metrics["critic_loss"][:first_full]) == 0)
-    assert epoch_metrics["actor_grad_weight"].shape == (100, len(small_fns.actor_layers[0]))
+    assert epoch_metrics["actor_grad_weight"].shape == (100, len(small_fns.layers["actor"]))
     np.testing.assert_array_equal(eval_metrics["eval_epoch"], [50, 100])
     for name, values in epoch_metrics.items():
         assert np.all(np.isfinite(values)), name
@@ -77,8 +86,9 @@ def test_vmap_over_seeds_equals_single_runs(small_fns):
 
 def test_resume_reproduces_an_uninterrupted_run(small_fns, tmp_path):
     full = run_training(SMALL, [0, 1], FAST, checkpoint_dir=tmp_path / "full", progress=None, fns=small_fns)
-    run_training(SMALL.replace(num_epochs=50), [0, 1], FAST, checkpoint_dir=tmp_path / "split", progress=None,
-                 fns=small_fns)
+    # a run killed after its first chunk: the same checkpoints without the second
+    shutil.copytree(tmp_path / "full", tmp_path / "split")
+    shutil.rmtree(tmp_path / "split" / "2")
     resumed = run_training(SMALL, [0, 1], FAST, checkpoint_dir=tmp_path / "split", resume=True, progress=None,
                            fns=small_fns)
     assert resumed.resumed_from_chunk == 1
@@ -92,15 +102,42 @@ def test_resume_reproduces_an_uninterrupted_run(small_fns, tmp_path):
 
 
 def test_horizon_above_one_bootstraps_with_target_networks():
-    cfg = SMALL.replace(env=SMALL.env.replace(horizon=2), num_epochs=50, chunk_epochs=50)
-    fns = make_train(cfg)
-    state, (epoch_metrics, _) = _train(fns, hp=FAST.replace(gamma=0.9))
-    assert "next_obs" in state.buffer.items
-    online, target = state.agent.actor_params, state.agent.target_actor_params
-    diffs = [float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(online), jax.tree.leaves(target),
-                                                         strict=True)]
-    assert max(diffs) > 0  # soft updates lag the online network
-    assert np.all(np.isfinite(epoch_metrics["critic_loss"]))
+    """One DDPG update on a hand-built batch (horizon > 1): the critics regress on r + gamma (1 - done)
+    min(Q1', Q2')(s', pi'(s')) of the target networks, the actor ascends min(Q1, Q2) of the updated critics,
+    and each target moves to tau x online + (1 - tau) x its old value exactly."""
+    cfg = SMALL.replace(env=SMALL.env.replace(horizon=2), critic_updates=1, policy_delay=1)
+    assert "next_obs" in jax.eval_shape(make_train(cfg).init, jax.random.key(0), hparams_to_arrays(FAST)).buffer.items
+    actor = make_actor(cfg, 4)
+    critic = make_critic(cfg.critic_kind, cfg.critic_hidden, cfg.critic_depth, False)
+    learner = FACTORIES["ddpg"](cfg, actor, LearnerParts(action_size=4, rewards=RewardModel(cfg), reward_fn=None,
+                                                         bootstrap=True))
+    tau, gamma = 0.3, 0.9
+    hp = hparams_to_arrays(FAST.replace(gamma=gamma, tau=tau, target_noise=0.0))
+    k = jax.random.split(jax.random.key(5), 5)
+    batch = {"obs": jax.random.normal(k[0], (1, 32, 9)), "next_obs": jax.random.normal(k[1], (1, 32, 9)),
+             "action": jax.random.uniform(k[2], (1, 32, 4), minval=-1, maxval=1),
+             "reward": jax.random.normal(k[3], (1, 32)), "done": (jax.random.uniform(k[4], (1, 32)) < 0.5) * 1.0}
+    agent = learner.init(jax.random.key(0), batch["obs"][0], hp)
+    # targets apart from the online networks, so that the TD target and the soft update both see them
+    agent = agent.replace(target_actor_params=learner.init(jax.random.key(1), batch["obs"][0], hp).actor_params,
+                          target_critic_params=learner.init(jax.random.key(2), batch["obs"][0], hp).critic_params)
+    updated, metrics = jax.jit(learner.update)(agent, batch, jax.random.key(6), hp)
+    b = jax.tree.map(lambda x: x[0], batch)
+
+    def min_q(params, obs, actions):
+        return jnp.minimum(*critic.apply(params, obs, actions, actions))
+
+    next_q = min_q(agent.target_critic_params, b["next_obs"], actor.act(agent.target_actor_params, None,
+                                                                         b["next_obs"]))
+    y = b["reward"] + gamma * (1.0 - b["done"]) * next_q
+    q1, q2 = critic.apply(agent.critic_params, b["obs"], b["action"], b["action"])
+    assert float(metrics["critic_loss"]) == pytest.approx(float(jnp.mean((q1 - y) ** 2 + (q2 - y) ** 2)), rel=1e-5)
+    policy_q = min_q(updated.critic_params, b["obs"], actor.act(agent.actor_params, None, b["obs"]))
+    assert float(metrics["actor_loss"]) == pytest.approx(-float(jnp.mean(policy_q)), rel=1e-5)
+    for online, old, new in ((updated.actor_params, agent.target_actor_params, updated.target_actor_params),
+                             (updated.critic_params, agent.target_critic_params, updated.target_critic_params)):
+        jax.tree.map(lambda o, t, n: np.testing.assert_allclose(n, tau * o + (1 - tau) * t, rtol=1e-6, atol=1e-7),
+                     online, old, new)
 
 
 # The learning test (docs/learning.md, "The learning test"): the small preset's defaults for 400 epochs, mean

@@ -36,7 +36,7 @@ from flax import struct
 from d2rl_jax.config import TrainConfig
 from d2rl_jax.diffusion import DiffusionModel
 from d2rl_jax.env import RewardInfo
-from d2rl_jax.metrics import layer_gradient_magnitudes
+from d2rl_jax.metrics import forward_layers, gradient_sums, layer_gradient_magnitudes
 from d2rl_jax.moments import RunningMoments, init_moments, update_moments
 from d2rl_jax.networks import MLP
 from d2rl_jax.optim import gradient_step, init_optimizer
@@ -88,6 +88,10 @@ class RewardModel:
         params = self._init(key, jnp.concatenate([obs, actions], axis=-1))
         return RewardState(params=params, opt=init_optimizer(params, hp["reward_lr"], hp["weight_decay"]),
                            sum_rate=init_moments(), designed=init_moments(), advantage=init_moments())
+
+    def layers(self, obs: jax.Array, actions: jax.Array):
+        """The reward network's Dense layers in forward order (`metrics.forward_layers`)."""
+        return forward_layers(self._init, jax.random.key(0), jnp.concatenate([obs, actions], axis=-1))
 
     def learned_term(self, params, key: jax.Array, obs: jax.Array, actions: jax.Array) -> jax.Array:
         """r~ (designed_*) or x^ (gdm), (B,)."""
@@ -142,8 +146,8 @@ class RewardModel:
             return self.loss(params, state, key, obs, actions, designed, advantage, hp), None
 
         loss, _, params, opt, grads = gradient_step(loss, state.params, state.opt)
-        grad_weight, grad_bias = layer_gradient_magnitudes(grads)
-        metrics = {"reward_net_loss": loss, "reward_grad_weight_sum": grad_weight.sum(),
-                   "reward_grad_bias_sum": grad_bias.sum(), "sigma_c": state.sum_rate.std,
+        grad_weight, grad_bias = gradient_sums(*layer_gradient_magnitudes(grads, self.layers(obs, actions)))
+        metrics = {"reward_net_loss": loss, "reward_grad_weight_sum": grad_weight,
+                   "reward_grad_bias_sum": grad_bias, "sigma_c": state.sum_rate.std,
                    "advantage_mean": state.advantage.mean, "advantage_std": state.advantage.std}
         return state.replace(params=params, opt=opt), metrics

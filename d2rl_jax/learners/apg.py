@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from d2rl_jax.agents import Actor
 from d2rl_jax.config import ConfigError, TrainConfig
 from d2rl_jax.learners.base import AgentState, HParams, Learner, LearnerParts, gradient_metrics, mean_over_steps
+from d2rl_jax.metrics import forward_layers
 from d2rl_jax.optim import gradient_step, init_optimizer
 
 
@@ -34,15 +35,21 @@ def make_apg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
         reward = reward_fn(obs, actor.act(params, key, obs), env_params)
         return -jnp.mean(reward), None
 
+    def layers(obs: jax.Array) -> dict:
+        return {"actor": forward_layers(actor.init, jax.random.key(0), obs)}
+
     def update(agent: AgentState, batches, key: jax.Array, hp: HParams, env_params=None):
+        actor_layers = layers(batches["obs"][0])["actor"]
+
         def step(agent: AgentState, batch_and_key):
             batch, key = batch_and_key
             loss, _, params, opt, grads = gradient_step(actor_loss, agent.actor_params, agent.actor_opt, key,
                                                         batch["obs"], env_params)
             return agent.replace(actor_params=params, actor_opt=opt), {"actor_loss": loss,
-                                                                       **gradient_metrics("actor", grads)}
+                                                                       **gradient_metrics("actor", grads, actor_layers)}
 
         agent, metrics = jax.lax.scan(step, agent, (batches, jax.random.split(key, cfg.actor_updates)))
         return agent, {**mean_over_steps(metrics), "updated": jnp.ones(())}
 
-    return Learner(name="apg", batches_per_update=cfg.actor_updates, init=init, update=update, value=None)
+    return Learner(name="apg", batches_per_update=cfg.actor_updates, init=init, update=update, value=None,
+                   layers=layers)

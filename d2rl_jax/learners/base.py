@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from d2rl_jax.agents.rewards import RewardModel, RewardState
-from d2rl_jax.metrics import layer_gradient_magnitudes
+from d2rl_jax.metrics import Layer, gradient_sums, layer_gradient_magnitudes
 from d2rl_jax.moments import RunningMoments
 
 HParams = dict[str, jax.Array]
@@ -57,6 +57,8 @@ class Learner(NamedTuple):
     # (agent, obs, actions) -> (B,): the learner's estimate of the reward of (s, a) (DDPG: min(Q1, Q2) in
     # reward units); None when it has none. The ground-truth diagnostics compare it with the physics.
     value: Callable[[AgentState, jax.Array, jax.Array], jax.Array] | None
+    # obs (B, S) -> {network: its Dense layers in forward order}: what the per-layer gradient metrics report
+    layers: Callable[[jax.Array], dict[str, tuple[Layer, ...]]]
 
 
 def mean_over_steps(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -64,8 +66,9 @@ def mean_over_steps(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
     return jax.tree.map(lambda x: jnp.mean(x, axis=0), metrics)
 
 
-def gradient_metrics(network: str, grads) -> dict[str, jax.Array]:
-    """Per-layer mean |dL/dW|, |dL/db| of a network and their sums (the paper's Figs. 5, 7)."""
-    weight, bias = layer_gradient_magnitudes(grads)
+def gradient_metrics(network: str, grads, layers: tuple[Layer, ...]) -> dict[str, jax.Array]:
+    """Per-layer mean |dL/dW|, |dL/db| of a network in forward order and their sums (the paper's Figs. 5, 7)."""
+    weight, bias = layer_gradient_magnitudes(grads, layers)
+    weight_sum, bias_sum = gradient_sums(weight, bias)
     return {f"{network}_grad_weight": weight, f"{network}_grad_bias": bias,
-            f"{network}_grad_weight_sum": weight.sum(), f"{network}_grad_bias_sum": bias.sum()}
+            f"{network}_grad_weight_sum": weight_sum, f"{network}_grad_bias_sum": bias_sum}

@@ -24,6 +24,7 @@ import optax
 from d2rl_jax.agents import Actor, make_critic
 from d2rl_jax.config import TrainConfig
 from d2rl_jax.learners.base import AgentState, HParams, Learner, LearnerParts, gradient_metrics, mean_over_steps
+from d2rl_jax.metrics import forward_layers
 from d2rl_jax.moments import init_moments, update_moments
 from d2rl_jax.optim import gradient_step, init_optimizer
 
@@ -44,6 +45,11 @@ def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
         """The local critic's linearization point: the current policy's action, without gradient (None: the
         MLP critic needs none, and no actor pass is spent on it)."""
         return jax.lax.stop_gradient(actor.act(actor_params, key, obs)) if anchored else None
+
+    def layers(obs: jax.Array) -> dict:
+        key, actions = jax.random.key(0), jnp.zeros((obs.shape[0], parts.action_size))
+        return {"actor": forward_layers(actor.init, key, obs),
+                "critic": forward_layers(critic.init, key, obs, actions, actions)}
 
     def init(key: jax.Array, obs: jax.Array, hp: HParams) -> AgentState:
         key_actor, key_critic = jax.random.split(key)
@@ -93,6 +99,8 @@ def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
         return -jnp.mean(policy_q), (policy_q, jax.lax.stop_gradient(actions))
 
     def update(agent: AgentState, batches, key: jax.Array, hp: HParams, env_params=None):
+        network_layers = layers(batches["obs"][0])
+
         def critic_step(agent: AgentState, batch_and_key):
             batch, key = batch_and_key
             key_targets, key_anchor = jax.random.split(key)
@@ -101,7 +109,8 @@ def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
             loss, q_mean, params, opt, grads = gradient_step(critic_loss, agent.critic_params, agent.critic_opt,
                                                              batch["obs"], batch["action"], anchor, y)
             agent = agent.replace(critic_params=params, critic_opt=opt, reward_moments=moments)
-            return agent, {"critic_loss": loss, "q_mean": q_mean, **gradient_metrics("critic", grads)}
+            return agent, {"critic_loss": loss, "q_mean": q_mean,
+                           **gradient_metrics("critic", grads, network_layers["critic"])}
 
         def group(agent: AgentState, batches_and_key):
             batches, key = batches_and_key
@@ -112,7 +121,8 @@ def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
             loss, (policy_q, policy_actions), actor_params, actor_opt, grads = gradient_step(
                 actor_loss, agent.actor_params, agent.actor_opt, agent.critic_params, key_actor, batch["obs"])
             agent = agent.replace(actor_params=actor_params, actor_opt=actor_opt)
-            metrics = {**mean_over_steps(critic_metrics), "actor_loss": loss, **gradient_metrics("actor", grads)}
+            metrics = {**mean_over_steps(critic_metrics), "actor_loss": loss,
+                       **gradient_metrics("actor", grads, network_layers["actor"])}
             if rewards.learned:  # A(s, a) = minQ(s, a) - minQ(s, pi(s)) under the updated critic
                 replayed_q = min_q(agent.critic_params, batch["obs"], batch["action"], policy_actions)
                 advantage = jax.lax.stop_gradient(replayed_q - policy_q)
@@ -139,4 +149,5 @@ def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
             q = q * agent.reward_moments.std + agent.reward_moments.mean
         return q
 
-    return Learner(name="ddpg", batches_per_update=cfg.critic_updates, init=init, update=update, value=value)
+    return Learner(name="ddpg", batches_per_update=cfg.critic_updates, init=init, update=update, value=value,
+                   layers=layers)

@@ -1,0 +1,58 @@
+"""On-disk caches that make a second launch start at once: XLA executables and the held-out references.
+
+    from d2rl_jax.cache import enable_cache
+    enable_cache()            # ~/.cache/d2rl_jax (or $XDG_CACHE_HOME/d2rl_jax): xla/ and references/
+
+The experiment CLIs turn both on by default (`--nocompile_cache` turns them off). XLA's entries are keyed
+by the program, the jax/jaxlib version and the device, so a changed program compiles anew. The reference
+entries (the held-out batch with its C*, R', heuristic and random levels: an optimizer run of several
+seconds) are keyed by their settings, the source of the whole `d2rl_jax` package, the jax version and the
+device kind, so any change to the code or the platform computes them anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import jax
+
+_REFERENCES: Path | None = None  # where held-out references are kept; None: not cached
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "d2rl_jax"
+
+
+def enable_cache(directory: str | Path | None = None) -> Path:
+    """Cache compiled programs (every compilation, however short: start-up is the sum of many small ones) and
+    held-out references under `directory` (default `default_cache_dir()`); returns it."""
+    global _REFERENCES
+    path = Path(directory) if directory is not None else default_cache_dir()
+    (path / "xla").mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path / "xla"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _REFERENCES = path / "references"
+    return path
+
+
+def _code_fingerprint() -> str:
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        digest.update(str(source.relative_to(package)).encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def reference_file(*key: object) -> Path | None:
+    """The cache file of the references with settings `key` (reprs that fix them), None when not caching."""
+    if _REFERENCES is None:
+        return None
+    device = jax.devices()[0]
+    digest = hashlib.sha256(repr((key, _code_fingerprint(), jax.__version__, device.platform,
+                                  device.device_kind)).encode()).hexdigest()[:32]
+    return _REFERENCES / f"{digest}.npz"
