@@ -26,15 +26,16 @@ def default_cache_dir() -> Path:
     return Path(base) / "d2rl_jax"
 
 
-def enable_cache(directory: str | Path | None = None) -> Path:
-    """Cache compiled programs (every compilation, however short: start-up is the sum of many small ones) and
-    held-out references under `directory` (default `default_cache_dir()`); returns it."""
+def enable_cache(directory: str | Path | None = None, xla: bool = True) -> Path:
+    """Cache held-out references and (with `xla`) compiled programs, every compilation however short: start-up
+    is the sum of many small ones, under `directory` (default `default_cache_dir()`); returns it."""
     global _REFERENCES
     path = Path(directory) if directory is not None else default_cache_dir()
-    (path / "xla").mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(path / "xla"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    if xla:
+        (path / "xla").mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(path / "xla"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     _REFERENCES = path / "references"
     return path
 

@@ -39,8 +39,17 @@ class RunCheckpointer:
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
     def save(self, chunks_done: int, state: Any, metrics: dict[str, Any]) -> None:
+        """Every process calls it. With several processes the state's arrays span them (each holds its runs'
+        shards): orbax writes each process's shards of every array (its multi-process array checkpointing,
+        coordinated by the JAX distributed runtime); the metrics, the same on every process, come from
+        process 0. Arrays every process holds whole (one process, or runs the devices do not divide): numpy.
+        """
         leaves = [jax.random.key_data(x) if is_prng_key(x) else x for x in jax.tree.leaves(state)]
-        item = {"state": {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves)},
+
+        def kept(x):  # arrays that span processes (a sharded run axis) stay jax.Arrays for orbax
+            return x if isinstance(x, jax.Array) and not x.is_fully_addressable else np.asarray(x)
+
+        item = {"state": {f"{i:05d}": kept(x) for i, x in enumerate(leaves)},
                 "metrics": jax.tree.map(np.asarray, metrics)}
         self._manager.save(chunks_done, args=ocp.args.StandardSave(item))
         self._manager.wait_until_finished()
@@ -81,14 +90,14 @@ def _check_leaf(index: int, like: Any, value: jax.Array, where: str) -> None:
 
 
 def latest_checkpoint(directory: str | Path) -> int | None:
-    """The number of chunks of the newest checkpoint in `directory`, None if it holds none (nothing is created)."""
-    if not Path(directory).is_dir():
+    """The number of chunks of the newest checkpoint in `directory`, None if it holds none. Read from the
+    step directories' names (orbax writes a step under a temporary name and renames it when complete), so
+    nothing is created and no orbax manager (whose constructor synchronizes processes) is opened."""
+    path = Path(directory)
+    if not path.is_dir():
         return None
-    checkpointer = RunCheckpointer(directory)
-    try:
-        return checkpointer.latest()
-    finally:
-        checkpointer.close()
+    steps = [int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit()]
+    return max(steps) if steps else None
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

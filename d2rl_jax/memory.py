@@ -146,9 +146,12 @@ def free_device_bytes(devices: list | None = None) -> tuple[int, str]:
     `memory_stats()` (XLA's pool limit minus bytes in use); the CPU backend does not, so for it the
     host's available memory is read from /proc/meminfo (or sysconf)."""
     devices = jax.devices() if devices is None else devices
-    stats = [d.memory_stats() for d in devices]
+    # Only this process's devices can be asked; with several processes, the others' are taken to match.
+    local = [d for d in devices if d.process_index == jax.process_index()] or devices
+    stats = [d.memory_stats() for d in local]
     if all(s and "bytes_limit" in s for s in stats):
-        return sum(int(s["bytes_limit"]) - int(s.get("bytes_in_use", 0)) for s in stats), "device memory_stats()"
+        free = sum(int(s["bytes_limit"]) - int(s.get("bytes_in_use", 0)) for s in stats)
+        return free * len(devices) // len(local), "device memory_stats()"
     try:
         with open("/proc/meminfo") as f:
             fields = dict(line.split(":", 1) for line in f)

@@ -148,3 +148,18 @@ def first_epoch_reaching(epochs: np.ndarray, values: np.ndarray, level: float) -
     """The first evaluation epoch whose value is >= `level` (e.g. held-out C/C* >= 0.8), None if none is."""
     reached = np.flatnonzero(np.asarray(values, np.float64) >= level)
     return None if reached.size == 0 else int(np.asarray(epochs)[reached[0]])
+
+
+def evaluation_window(ma_window: int, eval_every: int) -> int:
+    """The evaluations a trailing moving average over held-out evaluations spans so that it covers `ma_window`
+    epochs, as the training moving average does: max(1, ma_window // eval_every)."""
+    return max(1, int(ma_window) // max(1, int(eval_every)))
+
+
+def ma_first_epoch_reaching(epochs: np.ndarray, values: np.ndarray, level: float, ma_window: int,
+                            eval_every: int) -> int | None:
+    """The first evaluation epoch at which the trailing moving average of `values` (held-out C/C* per
+    evaluation) over `evaluation_window(ma_window, eval_every)` evaluations is >= `level`; None if it never is.
+    At the start the average covers the evaluations so far (as `moving_average`)."""
+    averaged = moving_average(np.asarray(values, np.float64), evaluation_window(ma_window, eval_every))
+    return first_epoch_reaching(epochs, averaged, level)

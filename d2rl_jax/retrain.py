@@ -25,8 +25,8 @@ import numpy as np
 from d2rl_jax.checkpoint import RunCheckpointer
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.io import write_json_atomic
-from d2rl_jax.metrics import moving_average, recovery_epoch, recovery_loss
-from d2rl_jax.runner import RunResult, over_runs, run_training
+from d2rl_jax.metrics import ma_first_epoch_reaching, moving_average, recovery_epoch, recovery_loss
+from d2rl_jax.runner import RunResult, gather_runs, over_runs, run_training
 from d2rl_jax.train import TrainFns, stack_hparams
 
 
@@ -100,6 +100,7 @@ def retrain(cfg: TrainConfig, fns: TrainFns, pretrained_state: Any, seeds: Seque
     """`cfg.num_epochs` epochs in the drifted environment from `pretrained_state` (run axis of len(seeds),
     `drift_epoch` epochs done) beside as many runs from scratch, in one program."""
     n = len(seeds)
+    pretrained_state = gather_runs(pretrained_state)  # several processes: each continues from all runs' state
     epochs_done = np.asarray(jax.device_get(pretrained_state.epoch)).reshape(-1)
     if epochs_done.shape != (n,) or not (epochs_done == drift_epoch).all():
         raise ValueError(f"the pre-trained state holds runs at epochs {epochs_done.tolist()}, expected {n} runs at "
@@ -135,24 +136,48 @@ def final_level(curve: np.ndarray, final_fraction: float = 0.1) -> np.ndarray:
     return np.asarray(curve)[..., -tail:].mean(axis=-1)
 
 
+RECOVERY_RATIO_LEVEL = 0.8  # of C* in the drifted environment: the sweep's second convergence rule
+
+
 def recovery_rows(result: RetrainResult, cfg: TrainConfig, tolerance: float | None = None) -> list[dict]:
     """One row per retrained run: its sum rate before and right after the drift (held-out, no exploration);
     epochs and device seconds until the moving-average sum rate is back within `tolerance` of the scratch
     runs' final level (same hyperparameters) and of C* in the drifted environment (None: not by the end);
+    epochs and device seconds until the moving-average held-out C first reaches 0.8 C* of the drifted
+    environment, for the retrained run and for its scratch run (`recovery_80pct_*`, `scratch_80pct_*`);
     the sum rate lost below the scratch level while retraining and the gain over the scratch curve
-    (areas, bit/s/Hz x epochs)."""
+    (areas, bit/s/Hz x epochs).
+
+    The 0.8 C* rule is the sweep's (`d2rl_jax.summaries.MA_EPOCH_COLUMN`): a trailing mean of held-out C/C*
+    over max(1, ma_window // eval_every) evaluations, here with C* of the drifted environment and epochs
+    counted from the drift. A retrained run's series starts with its pre-trained policy evaluated right after
+    the drift (epoch 0: 0 if that policy already meets 0.8 C* there); a scratch run's with its first
+    evaluation."""
     tolerance = cfg.convergence_tolerance if tolerance is None else tolerance
     n = result.num_retrained
     curves = moving_average(training_sum_rate(result.run.epoch_metrics), cfg.ma_window)
     retrained, scratch = curves[:n], curves[n:]
     seconds_per_epoch = result.run.seconds_per_epoch / (2 * n)  # per run: 2n runs share the program
     eval_rates = result.run.eval_metrics["eval_sum_rate"]
+    eval_ratios = eval_rates / result.optimum_after  # held-out C / C* of the drifted environment
+    eval_epochs = np.asarray(result.run.eval_metrics["eval_epoch"])
+    since_drift = eval_epochs - np.where(np.arange(2 * n) < n, result.drift_epoch, 0)[:, None]
+
+    def to_80pct(epochs: np.ndarray, ratios: np.ndarray) -> int | None:
+        return ma_first_epoch_reaching(epochs, ratios, RECOVERY_RATIO_LEVEL, cfg.ma_window, cfg.eval_every)
+
+    def seconds(epochs: int | None) -> float | None:
+        return None if epochs is None else epochs * seconds_per_epoch
+
     rows = []
     for i, hp in enumerate(result.hparams):
         same = [j for j, other in enumerate(result.hparams) if other == hp]  # the scratch runs of this point
         target = float(final_level(scratch[same]).mean())
         to_scratch = recovery_epoch(retrained[i], target, 0, tolerance)
         to_optimum = recovery_epoch(retrained[i], result.optimum_after, 0, tolerance)
+        retrained_80 = to_80pct(np.concatenate([[0], since_drift[i]]),
+                                np.concatenate([[result.eval_after[i] / result.optimum_after], eval_ratios[i]]))
+        scratch_80 = to_80pct(since_drift[n + i], eval_ratios[n + i])
         rows.append({
             "run": i,
             "eval_before_drift": float(result.eval_before[i]),
@@ -164,8 +189,13 @@ def recovery_rows(result: RetrainResult, cfg: TrainConfig, tolerance: float | No
             "optimum_before": result.optimum_before,
             "optimum_after": result.optimum_after,
             "recovery_epochs": to_scratch,
-            "recovery_seconds": None if to_scratch is None else to_scratch * seconds_per_epoch,
+            "recovery_seconds": seconds(to_scratch),
             "optimum_recovery_epochs": to_optimum,
+            "optimum_recovery_seconds": seconds(to_optimum),
+            "recovery_80pct_epochs": retrained_80,
+            "recovery_80pct_seconds": seconds(retrained_80),
+            "scratch_80pct_epochs": scratch_80,
+            "scratch_80pct_seconds": seconds(scratch_80),
             "loss_below_scratch_level": recovery_loss(retrained[i], target, 0),
             "gain_over_scratch": float((retrained[i] - scratch[i]).sum()),
             "seconds_per_epoch": seconds_per_epoch,

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from d2rl_jax.checkpoint import RunCheckpointer, check_settings, latest_checkpoint, write_settings
+from d2rl_jax.checkpoint import RunCheckpointer, check_settings, is_prng_key, latest_checkpoint, write_settings
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.train import TrainFns, make_train, stack_hparams
 
@@ -106,6 +106,65 @@ def run_sharding(num_runs: int, devices: list | None = None) -> NamedSharding | 
     return NamedSharding(Mesh(np.asarray(devices), ("runs",)), PartitionSpec("runs"))
 
 
+def writes_files() -> bool:
+    """Whether this process writes results: with several processes, process 0 alone."""
+    return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+    """Wait for every process (no-op with one)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def process_zero_value(value: int | None) -> int | None:
+    """Process 0's `value` (an int >= 0 or None) on every process, so that all take the same branch (files seen
+    at slightly different moments must not split them: they run collectives together)."""
+    if jax.process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils
+
+    agreed = int(multihost_utils.broadcast_one_to_all(np.asarray(-1 if value is None else value, np.int32)))
+    return None if agreed < 0 else agreed
+
+
+def gather_runs(tree: Any) -> Any:
+    """Every run of `tree` on this process (the inverse of `place_runs`): arrays sharded over several processes
+    are gathered whole; the rest is returned as it is."""
+    if jax.process_count() == 1:
+        return tree
+    from jax.experimental import multihost_utils
+
+    def gather(x):
+        if is_prng_key(x):
+            return jax.random.wrap_key_data(gather(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return jax.numpy.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return x
+
+    return jax.tree.map(gather, tree)
+
+
+def place_runs(tree: Any, sharding: NamedSharding) -> Any:
+    """`tree` (every leaf with the run axis first, the same values on every process) laid out by `sharding`.
+    With several processes each builds its devices' shards from its copy (`device_put` only places onto
+    this process's devices); typed PRNG keys travel as their key data."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def place(x):
+        if is_prng_key(x):
+            return jax.random.wrap_key_data(place(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return x if x.sharding == sharding else jax.jit(lambda y: y, out_shardings=sharding)(x)
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(place, tree)
+
+
 def compile_chunk(fns: TrainFns, state: Any, hp: Any, sharding: NamedSharding | None = None,
                   claim: bool = True) -> tuple[Any, float]:
     """`run_chunk` over the run axis, compiled for these shapes (cached on `fns`), and the compile seconds.
@@ -156,7 +215,7 @@ def run_training(
     hps = hparams if isinstance(hparams, list) else [hparams] * len(seeds)
     if len(hps) != len(seeds):
         raise ValueError(f"got {len(hps)} hyperparameter sets for {len(seeds)} seeds")
-    latest = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+    latest = process_zero_value(latest_checkpoint(checkpoint_dir)) if checkpoint_dir is not None else None
     if latest is not None and not resume:
         # Orbax would silently skip saving over them, leaving another run's checkpoints to be resumed later.
         raise FileExistsError(f"{Path(checkpoint_dir).absolute()} already holds checkpoints (chunk {latest}): "
@@ -166,7 +225,7 @@ def run_training(
         progress(f"warning: the checkpoints in {checkpoint_dir} carry no record of their settings (written before "
                  "settings were stored): resuming them unchecked")
     checkpointer = RunCheckpointer(checkpoint_dir) if checkpoint_dir is not None else None
-    if checkpointer is not None and latest is None:
+    if checkpointer is not None and latest is None and writes_files():
         write_settings(checkpoint_dir, settings)
     fns = make_train(cfg) if fns is None else fns
     hp = stack_hparams(hps)
@@ -174,15 +233,15 @@ def run_training(
     sharding = run_sharding(len(seeds)) if shard else None
     state = jax.jit(over_runs(fns.init, len(seeds)))(keys, hp) if initial_state is None else initial_state
     if sharding is not None:  # each device holds and trains its share of the runs
-        state, hp = jax.device_put((state, hp), sharding)
+        state, hp = place_runs((state, hp), sharding)
         if progress:
             progress(f"{len(seeds)} runs sharded over {sharding.mesh.size} devices")
 
     start, parts, chunk_seconds = 0, [], []
-    if resume and checkpointer is not None and checkpointer.latest() is not None:
-        start, state, saved = checkpointer.restore(state)
+    if resume and checkpointer is not None and latest is not None:
+        start, state, saved = checkpointer.restore(state, latest)
         if sharding is not None:
-            state = jax.device_put(state, sharding)
+            state = place_runs(state, sharding)
         if start > cfg.num_chunks:
             raise ValueError(f"checkpoint in {checkpointer.directory} holds {start} chunks, more than the "
                              f"{cfg.num_chunks} this configuration runs")

@@ -3,7 +3,9 @@
 Each row: final and best held-out sum rate, C/C* and C/R' at the end, the moving-average training
 sum rate (of the real environment under state exploration), the convergence epoch (MA sum rate
 within the tolerance of its final value), the first epoch (and seconds) at which held-out C/C*
-reaches 0.5 and 0.8, the critic's final ground-truth diagnostics, time per epoch and to
+reaches 0.5 and 0.8, the first epoch (and seconds) at which the moving average of held-out C/C* over
+`ma_window` epochs of evaluations reaches 0.8 (the second convergence rule), the critic's final ground-truth
+diagnostics, time per epoch and to
 convergence, gradient sums (NaN for a network the learner does not have), and for state
 exploration when chi left 0. `select_best_points` chooses the best (M, eta) of a
 state-exploration variant from such rows.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from d2rl_jax.config import TrainConfig
-from d2rl_jax.metrics import convergence_epoch, first_epoch_reaching, moving_average
+from d2rl_jax.metrics import convergence_epoch, first_epoch_reaching, ma_first_epoch_reaching, moving_average
 
 # Learning milestones (docs/learning.md): the first evaluation at which held-out C/C* reaches each level.
 RATIO_LEVELS = (0.5, 0.8)
@@ -24,6 +26,14 @@ def milestone_columns(level: float) -> tuple[str, str]:
     """(epoch column, seconds column) of a C/C* level in result rows."""
     tag = f"{round(100 * level):d}"
     return f"epoch_to_{tag}pct", f"seconds_to_{tag}pct"
+
+
+# The second convergence rule (beside DESIGN §8's +-2% of the final MA sum rate): the first evaluation epoch at
+# which the trailing moving average of held-out C/C* over max(1, ma_window // eval_every) evaluations (the
+# training moving average's window in epochs) reaches 0.8. A policy that learned reaches it; one that settles
+# low never does, however flat its curve.
+MA_RATIO_LEVEL = 0.8
+MA_EPOCH_COLUMN, MA_SECONDS_COLUMN = (f"ma_{c}" for c in milestone_columns(MA_RATIO_LEVEL))
 
 
 def _updated_mean(values: np.ndarray, updated: np.ndarray) -> float:
@@ -62,6 +72,10 @@ def run_rows(epoch_metrics: dict[str, np.ndarray], eval_metrics: dict[str, np.nd
                                            level)
             row[epoch_name] = reached
             row[seconds_name] = None if reached is None else reached * seconds_per_epoch_per_run
+        reached = ma_first_epoch_reaching(eval_metrics["eval_epoch"][i], eval_metrics["eval_ratio_to_optimizer"][i],
+                                          MA_RATIO_LEVEL, cfg.ma_window, cfg.eval_every)
+        row[MA_EPOCH_COLUMN] = reached
+        row[MA_SECONDS_COLUMN] = None if reached is None else reached * seconds_per_epoch_per_run
         for net in ("actor", "critic"):
             for part in ("weight", "bias"):
                 name = f"{net}_grad_{part}_sum"

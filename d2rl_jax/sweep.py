@@ -45,16 +45,16 @@ from d2rl_jax.memory import (
     plan_chunks,
     run_bytes,
 )
-from d2rl_jax.runner import ChunkProgress, run_training
+from d2rl_jax.runner import ChunkProgress, barrier, process_zero_value, run_training, writes_files
 from d2rl_jax.summaries import run_rows
 from d2rl_jax.train import TrainFns, make_train
 
 CSV_COLUMNS = (
     "variant", "actor", "reward", "learner", "state_exploration", "run", "point", "point_label", "seed", "M", "eta",
     "actor_lr", "critic_lr", "noise_std", "reward_lr", "final_sum_rate", "best_sum_rate", "ratio_to_optimizer",
-    "ratio_to_bound", "epoch_to_50pct", "seconds_to_50pct", "epoch_to_80pct", "seconds_to_80pct", "critic_alignment",
-    "critic_error", "final_ma_sum_rate", "final_ma_reward", "convergence_epoch", "seconds_per_epoch",
-    "seconds_to_convergence",
+    "ratio_to_bound", "epoch_to_50pct", "seconds_to_50pct", "epoch_to_80pct", "seconds_to_80pct",
+    "ma_epoch_to_80pct", "ma_seconds_to_80pct", "critic_alignment", "critic_error", "final_ma_sum_rate",
+    "final_ma_reward", "convergence_epoch", "seconds_per_epoch", "seconds_to_convergence",
     "actor_grad_weight_sum", "actor_grad_bias_sum", "critic_grad_weight_sum", "critic_grad_bias_sum",
     "chi_rise_epoch", "final_chi", "replacements", "nonfinite_actions", "chunk", "chunk_runs", "chunk_train_s",
     "steady_chunk_s_per_epoch", "compile_s",
@@ -165,6 +165,12 @@ def plan_sweep(grid: str, variants: tuple[Variant, ...], base: TrainConfig, seed
     if budget_bytes is None:
         free, source = free_device_bytes(devices)
         budget_bytes = int(MEMORY_FRACTION * free)
+        if jax.process_count() > 1:  # every process must plan the same chunks: the tightest process's budget
+            from jax.experimental import multihost_utils
+
+            mib = multihost_utils.process_allgather(np.asarray(budget_bytes // 2**20, np.int32))  # int32: no x64
+            budget_bytes = int(np.min(mib)) * 2**20
+            source += ", min over processes"
     env = FullDuplexEnv(base.env)
     plans = []
     for variant in variants:
@@ -276,7 +282,8 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, che
     `checkpoints=False` saves no orbax checkpoint inside a chunk (an interrupted chunk restarts)."""
     out = Path(out_dir)
     prepare_sweep_dir(plan, out, resume)
-    writer = jax.process_index() == 0  # multi-host: every process trains its shards, one writes
+    writer = writes_files()  # multi-process: every process trains its shards, process 0 writes
+    barrier("sweep directory checked")  # by every process, before process 0 writes into it
     if writer:
         write_json_atomic(out / "plan.json", plan.to_dict())
     bar = _SweepProgress(progress, sum(v.chunks.num_chunks * v.chunks.chunk_size for v in plan.variants)
@@ -289,7 +296,7 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, che
         for k in range(vp.chunks.num_chunks):
             ordinal += 1
             stem = out / name / f"chunk_{k:03d}"
-            if stem.with_suffix(".json").exists():
+            if process_zero_value(int(stem.with_suffix(".json").exists())):
                 if writer:  # a kill between marking the chunk done and removing its checkpoints leaves them
                     shutil.rmtree(stem.with_suffix(".ckpt"), ignore_errors=True)
                 if progress:
@@ -328,6 +335,7 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, che
                 write_json_atomic(stem.with_suffix(".json"), rows)  # last: marks the chunk finished
                 shutil.rmtree(stem.with_suffix(".ckpt"), ignore_errors=True)
                 write_text_atomic(out / "summary.csv", _to_csv(read_rows(out, plan)))
+    barrier("sweep written")  # every chunk file is on disk before any process reads them back
     rows = read_rows(out, plan)
     if progress:
         progress(f"sweep done: {len(rows)} runs in {time.perf_counter() - sweep_start:.0f} s (this process)")

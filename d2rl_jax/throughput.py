@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.runner import compile_chunk, over_runs, run_sharding
+from d2rl_jax.runner import compile_chunk, over_runs, place_runs, run_sharding
 from d2rl_jax.train import TrainFns, stack_hparams
 
 
@@ -24,7 +24,7 @@ def time_runs(fns: TrainFns, cfg: TrainConfig, n: int, hp_one: HyperParams, repe
     state = jax.jit(over_runs(fns.init, n))(keys, hp)
     sharding = run_sharding(n)
     if sharding is not None:
-        state, hp = jax.device_put((state, hp), sharding)
+        state, hp = place_runs((state, hp), sharding)
     bytes_per_run = sum(x.nbytes for x in jax.tree.leaves(state)) / n
     compiled, compile_s = compile_chunk(fns, state, hp, sharding)
     # A first chunk fills the buffer past the warm-up, so that every timed epoch updates every network.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,6 +64,87 @@ def quiet_backend_probe() -> None:
     and did not find (no libtpu on a CPU host) and orbax's per-save INFO chatter."""
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     absl_logging.set_verbosity(absl_logging.WARNING)
+
+
+def define_distributed_flags() -> None:
+    """Multi-process flags (experiments.sweep, experiments.retrain); `init_distributed` reads them."""
+    flags.DEFINE_bool("distributed", False, "Run as one of several processes (hosts): jax.distributed.initialize() "
+                      "first; every process runs the same command (docs/sweeps.md).")
+    flags.DEFINE_string("coordinator_address", None, "--distributed: host:port of process 0's coordinator (default "
+                        "$JAX_COORDINATOR_ADDRESS; with none of the three, JAX detects Cloud TPU and SLURM).")
+    flags.DEFINE_integer("num_processes", None, "--distributed: how many processes (default $JAX_NUM_PROCESSES).",
+                         lower_bound=1)
+    flags.DEFINE_integer("process_id", None, "--distributed: this process's index, 0 .. num_processes - 1 (default "
+                         "$JAX_PROCESS_ID).", lower_bound=0)
+    flags.DEFINE_float("distributed_timeout_s", 300.0, "--distributed: give up when the processes have not all "
+                       "connected within this many seconds.", lower_bound=1.0)
+
+
+def _setting(flag: str, env: str, kind: type):
+    value = getattr(flags.FLAGS, flag)
+    if value is not None:
+        return value
+    text = os.environ.get(env)
+    if text is None or text == "":
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise app.UsageError(f"--{flag}: ${env}={text!r} is not {'an integer' if kind is int else 'valid'}") from None
+
+
+def init_distributed() -> None:
+    """With --distributed, join the other processes (`jax.distributed.initialize`) before any device is used.
+    The coordinator address, process count and index come from the flags, else from the environment variables
+    the docs name; with none of them JAX's auto-detection (Cloud TPU, SLURM) applies. CPU collectives use gloo."""
+    fl = flags.FLAGS
+    names = {"coordinator_address": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES",
+             "process_id": "JAX_PROCESS_ID"}
+    if not fl.distributed:
+        given = [f"--{n}" for n in names if getattr(fl, n) is not None]
+        if given:
+            raise app.UsageError(f"{', '.join(given)}: only with --distributed")
+        return
+    address = _setting("coordinator_address", names["coordinator_address"], str)
+    count = _setting("num_processes", names["num_processes"], int)
+    index = _setting("process_id", names["process_id"], int)
+    values = {"coordinator_address": address, "num_processes": count, "process_id": index}
+    missing = [f"--{n} (or ${names[n]})" for n, v in values.items() if v is None]
+    if missing and len(missing) < 3:
+        raise app.UsageError(f"--distributed: {', '.join(missing)} missing: give all three, or none for Cloud TPU "
+                             "/ SLURM auto-detection")
+    if address is not None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise app.UsageError(f"--coordinator_address={address}: must be host:port")
+        if count < 1 or not 0 <= index < count:
+            raise app.UsageError(f"--process_id={index}: must be in 0 .. --num_processes - 1 = {count - 1}")
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes: gloo; GPU/TPU ignore it
+    timeout = fl.distributed_timeout_s
+    where = f"the coordinator at {address}" if address else "the auto-detected cluster"
+    failure = (f"--distributed: process {index} of {count} could not join {where} within {timeout:g} s "
+               "(--distributed_timeout_s): is every process started, with the same address and count?")
+    # XLA's client aborts the process when its own deadline passes (no Python exception to catch), so a watchdog
+    # ends it first with one line; XLA's deadline is set past ours.
+    joined = threading.Event()
+
+    def watchdog() -> None:
+        if not joined.wait(timeout):
+            sys.stderr.write(f"{_program()}: error: {failure}\n")
+            sys.stderr.flush()
+            os._exit(2)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    try:
+        jax.distributed.initialize(coordinator_address=address, num_processes=count, process_id=index,
+                                   initialization_timeout=int(timeout) + 30)
+    except Exception as err:  # a refused or malformed setting JAX reports itself (e.g. auto-detection found none)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise app.UsageError(f"{failure} ({first})") from None
+    finally:
+        joined.set()
 
 
 def define_grid_flags() -> None:

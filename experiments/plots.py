@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -103,13 +104,67 @@ def plot_curve_panels(panels: list[tuple], title: str, path: str | Path) -> Path
     return save_figure_atomic(fig, path)
 
 
-def plot_bar_panels(panels: list[tuple[dict[str, np.ndarray], str]], title: str, path: str | Path) -> Path:
-    """Bars of the mean +- 95% CI over seeds: each panel (label -> values (seeds,), y label)."""
+def plot_bar_panels(panels: list[tuple[dict, str]], title: str, path: str | Path) -> Path:
+    """Bars of the mean +- 95% CI over seeds: each panel (label -> values (seeds,), y label), or grouped bars
+    (series -> {label -> values (seeds,)}, y label) where NaN marks a run that never reached the quantity
+    (`draw_grouped_bars`)."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.0), squeeze=False)
     for i, (ax, (values, ylabel)) in enumerate(zip(axes[0], panels, strict=True)):
-        _draw_bars(ax, values, ylabel, i)
+        if values and all(isinstance(v, dict) for v in values.values()):
+            draw_grouped_bars(ax, values, ylabel, i)
+        else:
+            _draw_bars(ax, values, ylabel, i)
     fig.suptitle(title, fontsize=10)
     return save_figure_atomic(fig, path)
+
+
+PARTIAL_HATCH = "//"
+
+
+def draw_grouped_bars(ax, series: dict[str, dict[str, np.ndarray]], ylabel: str, index: int) -> list[str]:
+    """Side-by-side bars per label, one per series (e.g. time to +-2% convergence and time to 0.8 C*), each the
+    mean +- 95% CI over the runs. NaN is a run that never reached it: never drawn as zero. When every run
+    reached it, a plain bar; when some did, a hatched bar of the mean over those, marked "not reached n/N";
+    when none did, no bar, only the mark. Returns the marks written, in drawing order."""
+    labels = list(dict.fromkeys(label for values in series.values() for label in values))
+    width = 0.8 / max(len(series), 1)
+    marks, labelled, partial = [], set(), False
+    for j, (name, values) in enumerate(series.items()):
+        color = f"C{j}"
+        for i, label in enumerate(labels):
+            if label not in values:
+                continue
+            x = np.asarray(values[label], np.float64)
+            reached = x[np.isfinite(x)]
+            position = i + (j - (len(series) - 1) / 2) * width
+            missing = x.size - reached.size
+            if reached.size:
+                mean, ci = mean_and_ci95(reached)
+                ax.bar(position, mean, width, yerr=ci, capsize=3, color=color, alpha=0.5 if missing else 1.0,
+                       hatch=PARTIAL_HATCH if missing else None, edgecolor=color,
+                       label=None if name in labelled else name)
+                labelled.add(name)
+                partial |= bool(missing)
+            if missing:
+                mark = f"not reached {missing}/{x.size}"
+                marks.append(mark)
+                height = float(sum(mean_and_ci95(reached))) if reached.size else 0.0  # above the error bar
+                ax.annotate(mark, (position, height), ha="center", va="bottom", fontsize=6, color="C3",
+                            rotation=90 if not reached.size else 0)
+    handles, names = ax.get_legend_handles_labels()
+    for name in series:  # a series no run reached still gets its legend entry
+        if name not in names:
+            handles.append(matplotlib.patches.Patch(color=f"C{list(series).index(name)}"))
+            names.append(name)
+    if partial:
+        handles.append(matplotlib.patches.Patch(facecolor="white", edgecolor="gray", hatch=PARTIAL_HATCH))
+        names.append("mean of the runs that reached it")
+    ax.legend(handles, names, fontsize=6)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(f"({chr(97 + index)})", fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    return marks
 
 
 def _draw_bars(ax, values: dict[str, np.ndarray], ylabel: str, index: int):

@@ -51,11 +51,18 @@ from d2rl_jax.retrain import (
     training_sum_rate,
     write_run_info,
 )
-from d2rl_jax.runner import RunResult
+from d2rl_jax.runner import RunResult, barrier, process_zero_value, writes_files
 from d2rl_jax.timing import device_info
 from d2rl_jax.train import make_train
 from experiments import common
-from experiments.common import define_grid_flags, grid_from_flags, parse_floats, quiet_backend_probe, run_cli
+from experiments.common import (
+    define_distributed_flags,
+    define_grid_flags,
+    grid_from_flags,
+    init_distributed,
+    parse_floats,
+    run_cli,
+)
 from experiments.retrain_report import write_report
 
 FLAGS = flags.FLAGS
@@ -73,6 +80,7 @@ flags.DEFINE_integer("seeds", 2, "Seeds per variant and point (not with --from: 
                      lower_bound=1)
 flags.DEFINE_integer("seed_offset", 0, "First seed.")
 define_grid_flags()
+define_distributed_flags()
 flags.adopt_module_key_flags(common)  # --help lists the grid flags too
 flags.DEFINE_list("clutter_angles", None, "clutter_move: interferer angles after the drift, degrees (default -10,45).")
 flags.DEFINE_float("clutter_inr_db", None, "clutter_move: interferer INR after the drift, dB (default unchanged).")
@@ -169,10 +177,12 @@ def _run_job(job: Job, scenario: DriftScenario, out: Path) -> None:
     if job.source is None:
         pre_cfg = cfg.replace(num_epochs=job.pretrain_epochs)
         log(f"pre-training {len(run_seeds)} run(s) for {job.pretrain_epochs} epochs on the original environment ...")
-        write_run_info(vdir / "pretrain", pre_cfg, run_seeds, hps)
+        if writes_files():
+            write_run_info(vdir / "pretrain", pre_cfg, run_seeds, hps)
         pre = pretrain(pre_cfg, fns, run_seeds, hps, checkpoint_dir=vdir / "pretrain" / "checkpoints",
                        resume=FLAGS.resume, progress=log)
-        _save_curves(vdir / "pretrain" / "metrics.npz", pre)
+        if writes_files():
+            _save_curves(vdir / "pretrain" / "metrics.npz", pre)
         drift_epoch, state = job.pretrain_epochs, pre.final_state
     else:
         drift_epoch, state = load_pretrained(job.source, fns)
@@ -186,15 +196,16 @@ def _run_job(job: Job, scenario: DriftScenario, out: Path) -> None:
         row.update(variant=variant.name, point=variant.point_label(variant.points.index(hp)), seed=seed,
                    drift=scenario.name, drift_epoch=drift_epoch,
                    pretrained_in=str(vdir / "pretrain" if job.source is None else job.source))
-    _save_curves(vdir / "retrain.npz", result.run)
-    write_json_atomic(vdir / "rows.json", rows)  # last: its presence marks the variant done
-    shutil.rmtree(vdir / "retrain", ignore_errors=True)  # its checkpoints: the curves and rows hold the results
+    if writes_files():  # multi-process: every process trains its shards, process 0 writes
+        _save_curves(vdir / "retrain.npz", result.run)
+        write_json_atomic(vdir / "rows.json", rows)  # last: its presence marks the variant done
+        shutil.rmtree(vdir / "retrain", ignore_errors=True)  # its checkpoints: the curves and rows hold the results
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    quiet_backend_probe()
+    init_distributed()
     try:
         scenario = _scenario()
         jobs = _jobs()
@@ -220,14 +231,19 @@ def main(argv: list[str]) -> None:
         if mismatch:
             raise app.UsageError(f"--resume: --out={out} was written with other settings ({', '.join(mismatch)})")
         config["command"] = saved["command"]  # the report names the command that made the run
-    write_json_atomic(out / "config.json", {**config, "device": device_info()})
+    barrier("retraining directory checked")  # by every process, before process 0 writes into it
+    if writes_files():
+        write_json_atomic(out / "config.json", {**config, "device": device_info()})
     print(f"drift={scenario.name} variants={len(jobs)} seeds={config['seeds']} pre-train="
           f"{config['pretrain_epochs'] or 'loaded'} retrain={config['epochs']} epochs -> {out}", flush=True)
     for job in jobs:
-        if FLAGS.resume and (out / job.variant.name / "rows.json").exists():
+        if FLAGS.resume and process_zero_value(int((out / job.variant.name / "rows.json").exists())):
             print(f"[{job.variant.name}] done earlier: kept", flush=True)
             continue
         _run_job(job, scenario, out)
+    barrier("retraining written")
+    if not writes_files():
+        return
     table = write_report(out)
     print("\n" + table + f"\n\nwrote {out}/retrain.md, retrain.csv, drift_sum_rate.png, recovery.png", flush=True)
 

@@ -7,6 +7,10 @@
                          counted at the end of the window and marked), the sum rate lost on the way, and
                          the held-out sum rate right after the drift relative to before it
 
+retrain.md's table gives, per variant, epochs and device seconds to the scratch runs' level and to 0.8 C* of the
+drifted environment (moving-average held-out C, the sweep's second convergence rule), for the retrained runs
+and, beside them, for the runs trained from scratch on the new environment.
+
 It reads only the files the command wrote: `python -m experiments.retrain ... --resume` with every variant
 done rewrites the report without training.
 """
@@ -41,6 +45,26 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "—" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
+def _milestone(rows: list[dict], epochs_key: str, seconds_key: str) -> dict | None:
+    """How many runs reached a milestone and the mean epochs and device seconds of those; None for rows written
+    before the milestone was recorded."""
+    if any(epochs_key not in r for r in rows):
+        return None
+    reached = [r for r in rows if r[epochs_key] is not None]
+    return {"reached": len(reached), "runs": len(rows),
+            "epochs": float(np.mean([r[epochs_key] for r in reached])) if reached else None,
+            "seconds": float(np.mean([r[seconds_key] for r in reached])) if reached else None}
+
+
+def _milestone_cell(m: dict | None) -> str:
+    """"k/n · E epochs · S s" (means over the k runs that reached it), "0/n", or "—" (not recorded)."""
+    if m is None:
+        return "—"
+    if not m["reached"]:
+        return f"0/{m['runs']}"
+    return f"{m['reached']}/{m['runs']} · {m['epochs']:.0f} epochs · {m['seconds']:.2f} s"
+
+
 def _variant_line(rows: list[dict]) -> dict:
     def stat(key: str) -> tuple[float, float]:
         mean, ci = mean_and_ci95(np.asarray([r[key] for r in rows], np.float64))
@@ -56,6 +80,8 @@ def _variant_line(rows: list[dict]) -> dict:
         "recovered": len(recovered), "recovery_epochs": float(np.mean(recovered)) if recovered else None,
         "recovery_seconds": float(np.mean(seconds)) if seconds else None,
         "optimum_recovered": len(to_optimum),
+        "to_80pct": _milestone(rows, "recovery_80pct_epochs", "recovery_80pct_seconds"),
+        "scratch_to_80pct": _milestone(rows, "scratch_80pct_epochs", "scratch_80pct_seconds"),
         "loss": stat("loss_below_scratch_level"), "gain": stat("gain_over_scratch"),
     }
 
@@ -81,7 +107,11 @@ def _markdown(config: dict, lines: dict[str, dict], rows: list[dict]) -> str:
         f"{100 * config['tolerance']:g}% of the final level of the runs trained from scratch on the new environment "
         "(same variant, point and seeds, same program), and stays there (*epochs to recover*: mean over the runs that "
         "recovered); device s = those epochs x the program's seconds per epoch per run. "
-        "*to C\\**: runs that came within the tolerance of C* on the new environment. "
+        "*to C\\**: runs that came within the tolerance of C* on the new environment. *to 0.8·C\\**: the first epoch "
+        "after the drift at which the moving average of the held-out C/C* (C* of the new environment; a trailing mean "
+        "over max(1, ma_window // eval_every) evaluations, the retrained runs' starting with their policy right after "
+        "the drift) reaches 0.8, as `runs that reached it/runs · mean epochs · mean device s` over the runs that "
+        "reached it, for the retrained runs and for the runs trained from scratch on the new environment. "
         "Loss: the area between the scratch level and the retrained curve where it lies below (bit/s/Hz x epochs); "
         "gain: the signed area between the retrained and the scratch curves. *C before / right after*: the "
         "pre-trained policy on held-out states, no exploration, in the old and the new environment. *Levels* and "
@@ -90,25 +120,34 @@ def _markdown(config: dict, lines: dict[str, dict], rows: list[dict]) -> str:
         "over runs.",
         "",
         "| variant | runs | C before | C right after | scratch level | retrained level | recovered | epochs to "
-        "recover | device s | to C* | loss | gain over scratch |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "recover | device s | to C* | to 0.8·C* (retrained) | to 0.8·C* (from scratch) | loss | gain over scratch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, v in lines.items():
         pm = lambda s: f"{s[0]:.3f} ± {s[1]:.3f}"  # noqa: E731
         out.append(f"| {name} | {v['runs']} | {pm(v['before'])} | {pm(v['after'])} | {pm(v['scratch'])} | "
                    f"{pm(v['retrained'])} | {v['recovered']}/{v['runs']} | {_fmt(v['recovery_epochs'], 0)} | "
                    f"{_fmt(v['recovery_seconds'], 2)} | {v['optimum_recovered']}/{v['runs']} | "
+                   f"{_milestone_cell(v['to_80pct'])} | {_milestone_cell(v['scratch_to_80pct'])} | "
                    f"{v['loss'][0]:.1f} ± {v['loss'][1]:.1f} | {v['gain'][0]:.1f} ± {v['gain'][1]:.1f} |")
     return "\n".join(out) + "\n"
 
 
+def _seconds(m: dict | None) -> str:
+    """Mean device seconds to 0.8 C* of the runs that reached it, with k/n when not all did."""
+    if m is None or m["seconds"] is None:
+        return "—" if m is None else f"0/{m['runs']}"
+    return f"{m['seconds']:.2f}" + ("" if m["reached"] == m["runs"] else f" ({m['reached']}/{m['runs']})")
+
+
 def _console(lines: dict[str, dict]) -> str:
     text = [f"{'variant':<30}{'runs':>5}{'C before':>10}{'C after':>9}{'scratch':>9}{'recovered':>11}"
-            f"{'epochs':>8}{'device s':>10}{'loss':>8}"]
+            f"{'epochs':>8}{'device s':>10}{'0.8C* s':>14}{'scratch 0.8C* s':>16}{'loss':>8}"]
     for name, v in lines.items():
         text.append(f"{name:<30}{v['runs']:>5}{v['before'][0]:10.3f}{v['after'][0]:9.3f}{v['scratch'][0]:9.3f}"
                     f"{v['recovered']:>6}/{v['runs']:<4}{_fmt(v['recovery_epochs'], 0):>8}"
-                    f"{_fmt(v['recovery_seconds'], 2):>10}{v['loss'][0]:8.1f}")
+                    f"{_fmt(v['recovery_seconds'], 2):>10}{_seconds(v['to_80pct']):>14}"
+                    f"{_seconds(v['scratch_to_80pct']):>16}{v['loss'][0]:8.1f}")
     return "\n".join(text)
 
 

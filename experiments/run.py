@@ -53,7 +53,7 @@ from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from d2rl_jax.metrics import moving_average
 from d2rl_jax.retrain import write_run_info
 from d2rl_jax.runner import RunResult, run_settings, run_training
-from d2rl_jax.summaries import RATIO_LEVELS, milestone_columns, run_rows
+from d2rl_jax.summaries import MA_EPOCH_COLUMN, MA_SECONDS_COLUMN, RATIO_LEVELS, milestone_columns, run_rows
 from d2rl_jax.timing import device_info
 from experiments.common import quiet_backend_probe, run_cli
 
@@ -157,6 +157,8 @@ def _summary(result: RunResult, cfg, variant: str) -> dict:
     for level in RATIO_LEVELS:  # per seed; None where a seed never reached the level
         for column in milestone_columns(level):
             summary[f"{column}_per_seed"] = [r[column] for r in rows]
+    for column in (MA_EPOCH_COLUMN, MA_SECONDS_COLUMN):  # the moving-average held-out C/C* reaching 0.8
+        summary[f"{column}_per_seed"] = [r[column] for r in rows]
     if cfg.state_exploration:  # DESIGN §7: a run where chi never left 0 is not a state-exploration result
         summary.update(chi_rise_epoch_per_seed=[r["chi_rise_epoch"] for r in rows], final_chi=mean("final_chi"),
                        replacements=sum(r["replacements"] for r in rows))

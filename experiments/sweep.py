@@ -29,7 +29,14 @@ from d2rl_jax.summaries import select_best_points
 from d2rl_jax.sweep import plan_sweep, prepare_sweep_dir, run_sweep, sweep_timing
 from d2rl_jax.timing import device_info
 from experiments import common
-from experiments.common import define_grid_flags, grid_from_flags, quiet_backend_probe, run_cli
+from experiments.common import (
+    define_distributed_flags,
+    define_grid_flags,
+    grid_from_flags,
+    init_distributed,
+    quiet_backend_probe,
+    run_cli,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("grid", None, list(GRIDS), "Named grid (d2rl_jax/grids.py).")
@@ -50,7 +57,7 @@ flags.DEFINE_bool("checkpoints", True, "Orbax checkpoints after every compiled c
                   "dominate their size); without them an interrupted chunk restarts, finished chunks are kept.")
 flags.DEFINE_integer("project_epochs", None, "Also report the wall time this sweep would take at this many epochs "
                      "(from the measured seconds per epoch plus the compile time).", lower_bound=1)
-flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first (multi-host; docs/sweeps.md).")
+define_distributed_flags()
 flags.mark_flag_as_required("grid")
 
 
@@ -74,8 +81,7 @@ def _final_table(rows: list[dict], grid: str) -> str:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if FLAGS.distributed:
-        jax.distributed.initialize()
+    init_distributed()
     quiet_backend_probe()
     try:
         base_cfg, base_hp = sweep_config(FLAGS.preset, epochs=FLAGS.epochs, chunk=FLAGS.chunk)

@@ -50,6 +50,10 @@ class SweepData:
     def has(self, variant: str) -> bool:
         return any(r["variant"] == variant for r in self.rows)
 
+    def has_column(self, column: str) -> bool:
+        """Whether every row has `column` (sweeps written before a column was added lack it)."""
+        return bool(self.rows) and all(column in r for r in self.rows)
+
     def variant_rows(self, variant: str, point: int | None = None) -> list[dict]:
         return [r for r in self.rows if r["variant"] == variant and (point is None or r["point"] == point)]
 

@@ -24,6 +24,13 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
+from d2rl_jax.cache import enable_cache  # noqa: E402
+
+# In-process too, the small preset's held-out references (an optimizer run) are computed once per session, not
+# once per test module and worker (programs: JAX's own cache above, at its default thresholds).
+if "D2RL_CACHE_DIR" in os.environ:
+    enable_cache(os.environ["D2RL_CACHE_DIR"], xla=False)
+
 from d2rl_jax.config import env_preset  # noqa: E402
 from d2rl_jax.env import FullDuplexEnv  # noqa: E402
 

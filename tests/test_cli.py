@@ -38,7 +38,7 @@ def test_baselines_cli_rejects_bad_flags(flag, value):
 def test_run_cli_trains_plots_and_resumes(tmp_path):
     out = tmp_path / "run"
     args = ("experiments.run", "--preset", "small", "--actor", "mlp", "--epochs", "100", "--chunk", "50",
-            "--eval_every", "50", "--seeds", "2", "--reward", "designed_gdm", "--state_exp", "--M", "0.3",
+            "--eval_every", "50", "--seeds", "2", "--reward", "designed_mlp", "--state_exp", "--M", "0.3",
             "--eta", "0.05", "--T", "1e9", "--apg_reference", "none", "--out", str(out))
     proc = _run(*args)
     assert proc.returncode == 0, proc.stderr
@@ -46,7 +46,7 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
                  "eval_sum_rate.png", "chi.png", "mlp/metrics.npz"):
         assert (out / name).stat().st_size > 0, name
     config = json.loads((out / "config.json").read_text())
-    assert config["train_config"]["reward"] == "designed_gdm" and config["train_config"]["state_exploration"]
+    assert config["train_config"]["reward"] == "designed_mlp" and config["train_config"]["state_exploration"]
     assert config["hyperparams"]["max_replace_prob"] == 0.3 and config["hyperparams"]["replace_rate"] == 0.05
     summary = json.loads((out / "summary.json").read_text())["variants"]["mlp"]
     assert summary["seeds"] == 2 and summary["seconds_per_epoch_per_run"] > 0

@@ -22,7 +22,7 @@ def test_notebook_executes_headless_with_a_tiny_sweep(tmp_path):
     out = tmp_path / "sweep"
     cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(PARAMETERS))
     cell.source = (f'{PARAMETERS} tiny (test)\nPRESET, SEEDS, EPOCHS = "small", 1, 20\n'
-                   f'M, ETA, DESIGNS = "0.5,1.0", "0.01", "designed"\nOUT = {str(out)!r}')
+                   f'M, ETA, DESIGNS = "0.5,1.0", "0.01", "designed"\nACTOR = "mlp"\nOUT = {str(out)!r}')
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     for name in ("summary.csv", "fig7_state_gradients.png", "fig8_state_curves.png", "reproduction.md"):

@@ -104,19 +104,43 @@ def test_retrain_meets_the_drifted_environment_beside_scratch_runs(cfg, small_en
         assert row["seconds_per_epoch"] == pytest.approx(result.run.seconds_per_epoch / 4)
         assert row["recovery_seconds"] == (None if row["recovery_epochs"] is None
                                            else pytest.approx(row["recovery_epochs"] * row["seconds_per_epoch"]))
+        # 0.8 C* of the drifted environment: held-out C/C*, the retrained run's series from its policy right after
+        # the drift (epoch 0), a trailing mean over ma_window // eval_every evaluations (at least one)
+        ratios = evals / result.optimum_after
+        retrained_80 = _first_ma_reaching([0, *(result.run.eval_metrics["eval_epoch"][i] - 20)],
+                                          [result.eval_after[i] / result.optimum_after, *ratios[i]], cfg)
+        scratch_80 = _first_ma_reaching(result.run.eval_metrics["eval_epoch"][2 + i], ratios[2 + i], cfg)
+        for name, epochs in (("recovery_80pct", retrained_80), ("scratch_80pct", scratch_80)):
+            assert row[f"{name}_epochs"] == epochs, name
+            assert row[f"{name}_seconds"] == (None if epochs is None
+                                              else pytest.approx(epochs * row["seconds_per_epoch"]))
 
 
-def _known_result(cfg, optimum_after=1.1):
+def _first_ma_reaching(epochs, ratios, cfg, level=0.8):
+    """The 0.8 C* rule written out: the first epoch whose trailing mean over max(1, ma_window // eval_every)
+    evaluations (fewer at the start) is >= level."""
+    window = max(1, cfg.ma_window // cfg.eval_every)
+    ratios = np.asarray(ratios, np.float64)
+    for j, epoch in enumerate(epochs):
+        if ratios[max(0, j - window + 1):j + 1].mean() >= level:
+            return int(epoch)
+    return None
+
+
+def _known_result(cfg, optimum_after=1.1, eval_sum_rate=((1.0, 2.0), (3.0, 4.0), (5.0, 6.0), (7.0, 8.0)),
+                  eval_after=(2.0, 2.5)):
     """A RetrainResult with hand-made curves: retrained runs 0 (a ramp 0.5 .. 0.95, then 1.0) and 1 (1.2
-    throughout), their scratch runs 2 (0.8) and 3 (0.9); the two points have different hyperparameters."""
+    throughout), their scratch runs 2 (0.8) and 3 (0.9); the two points have different hyperparameters.
+    Evaluations at epochs 30 and 40 for the retrained runs (drift at 20), 10 and 20 for the scratch runs."""
     ramp = np.concatenate([0.5 + 0.05 * np.arange(10), np.ones(10)])
     sum_rate = np.stack([ramp, np.full(20, 1.2), np.full(20, 0.8), np.full(20, 0.9)])
     run = RunResult(epoch_metrics={"sum_rate": sum_rate},
-                    eval_metrics={"eval_sum_rate": np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])},
+                    eval_metrics={"eval_sum_rate": np.array(eval_sum_rate),
+                                  "eval_epoch": np.array([[30, 40], [30, 40], [10, 20], [10, 20]])},
                     compile_s=0.0, seconds_per_epoch=0.4, chunk_seconds=[], resumed_from_chunk=0, final_state=None,
                     fns=None)
     return RetrainResult(run=run, num_retrained=2, drift_epoch=20, hparams=[HyperParams(), HyperParams(actor_lr=1e-3)],
-                         eval_before=np.array([3.0, 3.5]), eval_after=np.array([2.0, 2.5]), optimum_before=1.5,
+                         eval_before=np.array([3.0, 3.5]), eval_after=np.array(eval_after), optimum_before=1.5,
                          optimum_after=optimum_after)
 
 
@@ -145,6 +169,34 @@ def test_recovery_rows_on_known_curves(cfg):
     assert averaged[1]["recovery_epochs"] == 0 and averaged[1]["gain_over_scratch"] == pytest.approx(6.0)
 
 
+def test_time_to_80pct_of_the_drifted_optimum_on_known_evaluations(cfg):
+    """Held-out C / C*_after: run 0 starts at 0.45 right after the drift, then 0.82, 0.91; run 1 starts at 0.86
+    (already there: 0 epochs), then falls; their scratch runs reach 0.45, 0.86 and 0.09, 0.18."""
+    from experiments.retrain_report import _milestone_cell, _variant_line
+
+    known = _known_result(cfg, eval_sum_rate=((0.9, 1.0), (0.2, 0.3), (0.5, 0.95), (0.1, 0.2)), eval_after=(0.5, 0.95))
+    ratios = np.array([[0.9, 1.0], [0.2, 0.3], [0.5, 0.95], [0.1, 0.2]]) / 1.1
+    after = np.array([0.5, 0.95]) / 1.1
+    for ma_window, expected in ((20, [(20, None), (0, None)]),  # 2 evaluations: run 0 averages 0.45, 0.64, 0.86
+                                (1, [(10, 20), (0, None)])):  # 1 evaluation: the raw series
+        c = cfg.replace(ma_window=ma_window)
+        rows = recovery_rows(known, c, tolerance=0.02)
+        for i, (row, (retrained, scratch)) in enumerate(zip(rows, expected, strict=True)):
+            assert (row["recovery_80pct_epochs"], row["scratch_80pct_epochs"]) == (retrained, scratch), ma_window
+            assert retrained == _first_ma_reaching([0, 10, 20], [after[i], *ratios[i]], c)
+            assert scratch == _first_ma_reaching([10, 20], ratios[2 + i], c)
+            for name, epochs in (("recovery_80pct", retrained), ("scratch_80pct", scratch)):
+                assert row[f"{name}_seconds"] == (None if epochs is None else pytest.approx(0.1 * epochs)), name
+            assert row["optimum_recovery_seconds"] == (None if row["optimum_recovery_epochs"] is None
+                                                       else pytest.approx(0.1 * row["optimum_recovery_epochs"]))
+    # the report's cells: runs that reached it / runs, mean epochs and device seconds of those
+    line = _variant_line(recovery_rows(known, cfg.replace(ma_window=1), tolerance=0.02))
+    assert _milestone_cell(line["to_80pct"]) == "2/2 · 5 epochs · 0.50 s"
+    assert _milestone_cell(line["scratch_to_80pct"]) == "1/2 · 20 epochs · 2.00 s"
+    old = [{k: v for k, v in r.items() if "80pct" not in k} for r in rows]  # rows.json written before the columns
+    assert _milestone_cell(_variant_line(old)["to_80pct"]) == "—"
+
+
 def _run(*args):
     return subprocess.run([sys.executable, "-m", "experiments.retrain", *args], capture_output=True, text=True,
                           timeout=300)
@@ -167,6 +219,10 @@ def test_retrain_cli_writes_the_table_and_figures_and_resumes(tmp_path):
     assert all(float(r["eval_after_drift"]) < float(r["eval_before_drift"]) for r in rows)  # 10 dB more noise
     report = (out / "retrain.md").read_text()
     assert "| mlp.designed | 2 |" in report and "noise floors +10 dB" in report
+    # both recovery targets, in epochs and device seconds, per run and in the report
+    assert {"recovery_epochs", "recovery_seconds", "recovery_80pct_epochs", "recovery_80pct_seconds",
+            "scratch_80pct_epochs", "scratch_80pct_seconds"} <= set(rows[0])
+    assert "| to 0.8·C* (retrained) | to 0.8·C* (from scratch) |" in report
     curves = np.load(out / "mlp.designed" / "retrain.npz")
     assert curves["sum_rate"].shape == (4, 20) and curves["eval_epoch"][:, -1].tolist() == [60, 60, 20, 20]
 

@@ -53,3 +53,27 @@ def test_milestones_are_the_first_evaluations_reaching_each_level():
     assert [r["epoch_to_50pct"] for r in rows] == [100, 200] and [r["epoch_to_80pct"] for r in rows] == [200, None]
     assert rows[0]["seconds_to_80pct"] == pytest.approx(2.0) and rows[1]["seconds_to_80pct"] is None
     assert np.isnan(rows[0]["critic_grad_weight_sum"]) and rows[0]["critic_alignment"] == 0.3
+
+
+def test_ma_milestone_is_the_first_evaluation_where_the_moving_average_of_c_over_c_star_reaches_0_8():
+    """The second convergence rule, recomputed from the curves: a trailing mean of held-out C/C* over
+    max(1, ma_window // eval_every) evaluations (shorter at the start), its first epoch >= 0.8, x seconds/epoch."""
+    epoch, evals = _metrics()
+    cfg = train_preset("small").replace(ma_window=100, eval_every=50)  # a window of 2 evaluations
+    ratios = np.array([[0.6, 0.9, 0.75, 0.95],  # raw: 0.8 at 100; averaged 0.6, 0.75, 0.825: at 150
+                       [0.5, 0.9, 0.6, 0.7]])  # raw: 0.8 at 100; averaged 0.5, 0.7, 0.75, 0.65: never
+    evals.update(eval_ratio_to_optimizer=ratios, eval_epoch=np.tile([50, 100, 150, 200], (2, 1)),
+                 **{k: np.tile(v[:, -1:], (1, 4)) for k, v in evals.items() if k not in ("eval_epoch",
+                                                                                         "eval_ratio_to_optimizer")})
+    rows = run_rows(epoch, evals, cfg, seconds_per_epoch_per_run=0.01)
+    window = max(1, cfg.ma_window // cfg.eval_every)
+    for row, series in zip(rows, ratios, strict=True):
+        averaged = [series[max(0, j - window + 1):j + 1].mean() for j in range(len(series))]
+        reached = [e for e, a in zip([50, 100, 150, 200], averaged, strict=True) if a >= 0.8]
+        expected = reached[0] if reached else None
+        assert row["ma_epoch_to_80pct"] == expected and row["epoch_to_80pct"] == 100
+        assert row["ma_seconds_to_80pct"] == (None if expected is None else pytest.approx(expected * 0.01))
+    assert [r["ma_epoch_to_80pct"] for r in rows] == [150, None]
+    # a window shorter than an evaluation period is one evaluation: the raw milestone
+    rows = run_rows(epoch, evals, cfg.replace(ma_window=20), seconds_per_epoch_per_run=0.01)
+    assert [r["ma_epoch_to_80pct"] for r in rows] == [100, 100] == [r["epoch_to_80pct"] for r in rows]

@@ -73,9 +73,9 @@ def test_same_key_is_bit_identical_and_seeds_differ(small_fns):
 
 
 def test_vmap_over_seeds_equals_single_runs(small_fns):
-    seeds = [0, 1, 2]
+    seeds = [0, 1]
     keys = jnp.stack([jax.random.key(s) for s in seeds])
-    _, (batched, batched_eval) = jax.jit(jax.vmap(small_fns.train))(keys, stack_hparams([FAST] * 3))
+    _, (batched, batched_eval) = jax.jit(jax.vmap(small_fns.train))(keys, stack_hparams([FAST] * 2))
     for i, seed in enumerate(seeds):
         _, (single, single_eval) = _train(small_fns, seed=seed)
         for name in ("sum_rate", "reward", "critic_loss", "actor_loss"):
