@@ -28,8 +28,9 @@ from d2rl_jax.train import TrainFns, hparams_to_arrays, stack_hparams
 # Share of the free memory a plan may fill: XLA needs room for fragmentation and for buffers this
 # estimate does not see (e.g. the evaluation batch, the host transfer of metrics).
 MEMORY_FRACTION = 0.75
-# Planned bytes per run = XLA's measured peak per run x this margin (tests/test_sweep.py checks planned >= the
-# peak XLA measures for a larger chunk of the same variant, and <= 2x it, on every variant of every grid).
+# Planned bytes per run = XLA's measured peak per run x this margin: >= the peak per run XLA measures for a larger
+# chunk of the same variant and <= 2x it (benchmarks/memory_plan.py: every variant of every grid, 1.20-1.21x;
+# tests/test_sweep.py: the variant the estimate missed most).
 MEASURED_MARGIN = 1.2
 
 
