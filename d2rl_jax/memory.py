@@ -30,7 +30,7 @@ from d2rl_jax.train import TrainFns, hparams_to_arrays, stack_hparams
 MEMORY_FRACTION = 0.75
 # Planned bytes per run = XLA's measured peak per run x this margin: >= the peak per run XLA measures for a larger
 # chunk of the same variant and <= 2x it (benchmarks/memory_plan.py: every variant of every grid, 1.20-1.21x;
-# tests/test_sweep.py: the variant the estimate missed most).
+# tests/test_sweep.py: a diffusion variant the estimate missed).
 MEASURED_MARGIN = 1.2
 
 

@@ -17,7 +17,7 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 # user's ~/.cache.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="d2rl-jax-test-cache-")
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(_cache, "xla")  # where the CLIs' cache keeps programs
     os.environ.setdefault("D2RL_CACHE_DIR", _cache)
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 

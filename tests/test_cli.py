@@ -134,10 +134,8 @@ def test_gate_range_cli_reports_both_gates(tmp_path):
 
 @pytest.mark.parametrize("module, args, flag", [
     ("experiments.run", ("--actor", "transformer"), "--actor"),
-    ("experiments.run", ("--reward", "nonsense"), "--reward"),
     ("experiments.sweep", ("--grid", "nonsense"), "--grid"),
-    ("experiments.sweep", ("--grid", "action_exp", "--actor", "transformer"), "--actor"),
-    ("experiments.retrain", ("--drift", "nonsense"), "--drift"),
+    ("experiments.retrain", ("--drift", "noise", "--actor", "transformer"), "--actor"),
     ("experiments.figures", ("--from", "no_such_sweep"), "--from"),
     ("experiments.learning_report", ("--from", "no_such_sweep"), "--from"),
     ("experiments.baselines", ("--preset", "huge"), "--preset"),

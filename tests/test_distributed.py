@@ -105,7 +105,6 @@ def test_both_processes_killed_mid_sweep_resume_and_lose_nothing(reference, tmp_
      "must be host:port"),
     (("--distributed", "--coordinator_address", "localhost:1", "--num_processes", "2", "--process_id", "2"),
      "--process_id=2: must be in 0 .. --num_processes - 1 = 1"),
-    (("--process_id", "0"), "only with --distributed"),
 ])
 def test_bad_distributed_settings_are_one_line_errors(args, message, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COORDINATOR") and k not in (
