@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The learning study at paper scale on an accelerator (docs/learning.md): learn_exp with the paper preset
 # (Table II network sizes, 10k epochs), 3 seeds, the settings in order of priority, each sweep in its own time
-# box (a variant is written when all its runs finish, so a sweep cut by its box keeps its finished variants);
-# each sweep is packed into one .tar.gz under $OUT (benchmarks/pack_sweep.py) to come back from the device.
+# box and packed into one .tar.gz under $OUT (benchmarks/gpu_sweep_lib.sh).
 #   OUT=benchmarks/results/gpu_learning bash benchmarks/gpu_learning.sh
 set -uo pipefail
 OUT=${OUT:-benchmarks/results/gpu_learning}
@@ -17,13 +16,11 @@ STAGES=${STAGES:-abc}  # which sweeps to run (the H200 session ran a and b in on
 # had T = 256 environments per epoch: its "default" is today's "envs_256" and its "envs_1024" today's "default".
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-sweep() {  # name, time limit, flags...
+source "$(dirname "$0")/gpu_sweep_lib.sh"
+sweep() {  # name, time limit, flags...: learn_exp at the paper preset
     local name=$1 limit=$2
     shift 2
-    rm -rf "/tmp/$name"
-    timeout "$limit" $PY -m experiments.sweep --grid learn_exp --preset paper --seeds "$SEEDS" --epochs "$EPOCHS" \
-        --nocheckpoints --out "/tmp/$name" "$@" 2>&1 | tee "$OUT/$name.log" | grep -v "epochs/s x" | tail -40
-    $PY -m benchmarks.pack_sweep --sweep "/tmp/$name" --out "$OUT/$name.tar.gz"
+    timed_sweep "$name" "$limit" --grid learn_exp --preset paper --seeds "$SEEDS" --epochs "$EPOCHS" "$@"
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/device.txt" 2>&1
 [[ $STAGES == *a* ]] && sweep learn_exp_paper_a "$FIRST_LIMIT" --actor mlp,diffusion --settings envs_256,apg,local_critic

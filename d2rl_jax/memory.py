@@ -23,7 +23,7 @@ import numpy as np
 
 from d2rl_jax.checkpoint import is_prng_key
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.train import TrainFns, hparams_to_arrays, stack_hparams
+from d2rl_jax.train import TrainFns, hparams_to_arrays, seed_keys, stack_hparams
 
 # Share of the free memory a plan may fill: XLA needs room for fragmentation and for buffers this
 # estimate does not see (e.g. the evaluation batch, the host transfer of metrics).
@@ -130,7 +130,7 @@ def measured_run_bytes(fns: TrainFns, num_runs: int, devices: list | None = None
     from d2rl_jax.runner import compile_chunk, over_runs, run_sharding  # the runner plans with this module
 
     hp = stack_hparams([HyperParams()] * num_runs)
-    keys = jax.numpy.stack([jax.random.key(i) for i in range(num_runs)])
+    keys = seed_keys(range(num_runs))
     state = jax.eval_shape(over_runs(fns.init, num_runs), keys, hp)
     devices = jax.devices() if devices is None else devices
     sharding = run_sharding(num_runs, devices) if len(devices) > 1 else None  # as run_training(shard=...) places

@@ -27,7 +27,7 @@ from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.io import write_json_atomic
 from d2rl_jax.metrics import ma_first_epoch_reaching, moving_average, recovery_epoch, recovery_loss
 from d2rl_jax.runner import RunResult, gather_runs, over_runs, run_training
-from d2rl_jax.train import TrainFns, stack_hparams
+from d2rl_jax.train import TrainFns, seed_keys, stack_hparams
 
 
 @dataclasses.dataclass
@@ -75,7 +75,7 @@ def load_pretrained(directory: str | Path, fns: TrainFns) -> tuple[int, Any]:
     """(epochs done, run state) of the newest checkpoint in `directory`/checkpoints, whose runs
     `directory`/run.json describes (`fns` must come from the same static config)."""
     _, seeds, hps = read_run_info(directory)
-    template = jax.eval_shape(over_runs(fns.init, len(seeds)), jnp.stack([jax.random.key(s) for s in seeds]),
+    template = jax.eval_shape(over_runs(fns.init, len(seeds)), seed_keys(seeds),
                               stack_hparams(hps))
     checkpointer = RunCheckpointer(Path(directory) / "checkpoints")
     try:
@@ -108,7 +108,7 @@ def retrain(cfg: TrainConfig, fns: TrainFns, pretrained_state: Any, seeds: Seque
     drifting = [hp.replace(drift_epoch=float(drift_epoch)) for hp in hps]
     scratch = [hp.replace(drift_epoch=0.0) for hp in hps]
     never = stack_hparams([hp.replace(drift_epoch=HyperParams.drift_epoch) for hp in hps])
-    keys = jnp.stack([jax.random.key(s) for s in seeds])
+    keys = seed_keys(seeds)
     evaluate = jax.jit(jax.vmap(fns.evaluate, (0, 0, None, 0)))
     eval_key = jax.vmap(lambda k: jax.random.fold_in(k, 1))(pretrained_state.key)  # as the loop's evaluations
     before = evaluate(pretrained_state.agent, eval_key, jnp.int32(drift_epoch), never)

@@ -21,7 +21,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from d2rl_jax.checkpoint import RunCheckpointer, check_settings, is_prng_key, latest_checkpoint, write_settings
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.train import TrainFns, make_train, stack_hparams
+from d2rl_jax.train import TrainFns, make_train, seed_keys, stack_hparams
 
 
 @dataclasses.dataclass
@@ -229,7 +229,7 @@ def run_training(
         write_settings(checkpoint_dir, settings)
     fns = make_train(cfg) if fns is None else fns
     hp = stack_hparams(hps)
-    keys = jax.numpy.stack([jax.random.key(s) for s in seeds])
+    keys = seed_keys(seeds)
     sharding = run_sharding(len(seeds)) if shard else None
     state = jax.jit(over_runs(fns.init, len(seeds)))(keys, hp) if initial_state is None else initial_state
     if sharding is not None:  # each device holds and trains its share of the runs

@@ -10,17 +10,16 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
 
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.runner import compile_chunk, over_runs, place_runs, run_sharding
-from d2rl_jax.train import TrainFns, stack_hparams
+from d2rl_jax.train import TrainFns, seed_keys, stack_hparams
 
 
 def time_runs(fns: TrainFns, cfg: TrainConfig, n: int, hp_one: HyperParams, repeats: int) -> dict:
     """Time `cfg.chunk_epochs` epochs of `n` runs in one program (sharded when several devices divide n)."""
     hp = stack_hparams([hp_one] * n)
-    keys = jnp.stack([jax.random.key(i) for i in range(n)])
+    keys = seed_keys(range(n))
     state = jax.jit(over_runs(fns.init, n))(keys, hp)
     sharding = run_sharding(n)
     if sharding is not None:

@@ -30,7 +30,7 @@ from flax import struct
 from d2rl_jax import references
 from d2rl_jax.agents import RewardModel, compute_reward, explore, make_actor, noise_std_at
 from d2rl_jax.cache import reference_file
-from d2rl_jax.config import HyperParams, TrainConfig
+from d2rl_jax.config import COMPUTED_REWARD_DESIGNS, HyperParams, TrainConfig
 from d2rl_jax.drift import params_at, relocates
 from d2rl_jax.env import Channels, EnvParams, EnvState, FullDuplexEnv
 from d2rl_jax.io import write_bytes_atomic
@@ -49,6 +49,11 @@ def hparams_to_arrays(hp: HyperParams) -> HParams:
 def stack_hparams(hps: list[HyperParams]) -> HParams:
     """A run axis of hyperparameters: each leaf (N,), for `jax.vmap` over runs."""
     return jax.tree.map(lambda *xs: jnp.stack(xs), *[hparams_to_arrays(hp) for hp in hps])
+
+
+def seed_keys(seeds) -> jax.Array:
+    """A run axis of PRNG keys, one per seed (the runs' `init` keys)."""
+    return jnp.stack([jax.random.key(int(s)) for s in seeds])
 
 
 @struct.dataclass
@@ -184,7 +189,7 @@ def make_train(cfg: TrainConfig, env=None, env_params: EnvParams | None = None,
     bootstrap = env.cfg.horizon > 1 if isinstance(env, FullDuplexEnv) else False
     # The ground truth the diagnostics (and `apg`) differentiate: the computed part of the design (a learned
     # design's is C - R'), evaluated on the channels each observation encodes.
-    truth = "raw" if cfg.reward == "raw" else "designed"
+    truth = cfg.reward if cfg.reward in COMPUTED_REWARD_DESIGNS else "designed"
     differentiable = all(callable(getattr(env, name, None)) for name in ("channels_from_observation", "evaluate"))
 
     def true_rewards(channels, actions: jax.Array, params) -> jax.Array:

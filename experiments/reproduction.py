@@ -117,8 +117,7 @@ def compare(a: str, b: str, column: str, *, above: bool, threshold: float = 0.0,
                            "counts, so their per-run time shares differ by vmap amortization; single-run costs: "
                            "benchmarks/epoch_time.py --sections designs")
         if point_of:
-            note = ("best (M, eta) chosen by the ±2% rule's convergence epoch, not by this statistic" if reached
-                    else "best (M, eta) chosen by the same statistic: biased toward a lower value")
+            note = "best (M, eta) chosen by the final held-out sum rate, not by this statistic"
         return Verdict(measured, _side(change - ci, change + ci, threshold, above), note)
 
     return judge

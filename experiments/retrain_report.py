@@ -7,9 +7,11 @@
                          counted at the end of the window and marked), the sum rate lost on the way, and
                          the held-out sum rate right after the drift relative to before it
 
-retrain.md's table gives, per variant, epochs and device seconds to the scratch runs' level and to 0.8 C* of the
-drifted environment (moving-average held-out C, the sweep's second convergence rule), for the retrained runs
-and, beside them, for the runs trained from scratch on the new environment.
+retrain.md's first table gives, per variant, epochs and device seconds to the scratch runs' level and to 0.8 C* of
+the drifted environment (moving-average held-out C, the sweep's second convergence rule), for the retrained runs
+and, beside them, for the runs trained from scratch on the new environment; its second, where the greedy
+policies end: held-out C/C* of the drifted environment right after the drift and at the end, retrained and from
+scratch, and their difference paired by seed.
 
 It reads only the files the command wrote: `python -m experiments.retrain ... --resume` with every variant
 done rewrites the report without training.
@@ -70,6 +72,10 @@ def _variant_line(rows: list[dict]) -> dict:
         mean, ci = mean_and_ci95(np.asarray([r[key] for r in rows], np.float64))
         return float(mean), float(ci)
 
+    def ratio(values: list[float]) -> tuple[float, float]:  # of C* after the drift
+        mean, ci = mean_and_ci95(np.asarray(values, np.float64) / np.asarray([r["optimum_after"] for r in rows]))
+        return float(mean), float(ci)
+
     recovered = [r["recovery_epochs"] for r in rows if r["recovery_epochs"] is not None]
     to_optimum = [r["optimum_recovery_epochs"] for r in rows if r["optimum_recovery_epochs"] is not None]
     seconds = [r["recovery_seconds"] for r in rows if r["recovery_seconds"] is not None]
@@ -83,6 +89,11 @@ def _variant_line(rows: list[dict]) -> dict:
         "to_80pct": _milestone(rows, "recovery_80pct_epochs", "recovery_80pct_seconds"),
         "scratch_to_80pct": _milestone(rows, "scratch_80pct_epochs", "scratch_80pct_seconds"),
         "loss": stat("loss_below_scratch_level"), "gain": stat("gain_over_scratch"),
+        # held-out C / C* of the drifted environment: where the policies end, not where the exploring curves do
+        "after_ratio": ratio([r["eval_after_drift"] for r in rows]),
+        "final_ratio": ratio([r["eval_final"] for r in rows]),
+        "scratch_ratio": ratio([r["scratch_eval_final"] for r in rows]),
+        "ratio_gap": ratio([r["eval_final"] - r["scratch_eval_final"] for r in rows]),
     }
 
 
@@ -123,13 +134,23 @@ def _markdown(config: dict, lines: dict[str, dict], rows: list[dict]) -> str:
         "recover | device s | to C* | to 0.8·C* (retrained) | to 0.8·C* (from scratch) | loss | gain over scratch |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    def pm(stat: tuple[float, float]) -> str:
+        return f"{stat[0]:.3f} ± {stat[1]:.3f}"
+
     for name, v in lines.items():
-        pm = lambda s: f"{s[0]:.3f} ± {s[1]:.3f}"  # noqa: E731
         out.append(f"| {name} | {v['runs']} | {pm(v['before'])} | {pm(v['after'])} | {pm(v['scratch'])} | "
                    f"{pm(v['retrained'])} | {v['recovered']}/{v['runs']} | {_fmt(v['recovery_epochs'], 0)} | "
                    f"{_fmt(v['recovery_seconds'], 2)} | {v['optimum_recovered']}/{v['runs']} | "
                    f"{_milestone_cell(v['to_80pct'])} | {_milestone_cell(v['scratch_to_80pct'])} | "
                    f"{v['loss'][0]:.1f} ± {v['loss'][1]:.1f} | {v['gain'][0]:.1f} ± {v['gain'][1]:.1f} |")
+    out += ["", r"Held-out C/C\* of the drifted environment (greedy policy, C\* after the drift): the pre-trained "
+            "policy right after the drift, the retrained and the scratch runs at the end; *retrained − scratch* "
+            "pairs the runs by seed (same program, same number of epochs on the new environment).", "",
+            "| variant | runs | right after the drift | retrained, end | from scratch, end | retrained − scratch |",
+            "|---|---|---|---|---|---|"]
+    for name, v in lines.items():
+        out.append(f"| {name} | {v['runs']} | {pm(v['after_ratio'])} | {pm(v['final_ratio'])} | "
+                   f"{pm(v['scratch_ratio'])} | {v['ratio_gap'][0]:+.3f} ± {v['ratio_gap'][1]:.3f} |")
     return "\n".join(out) + "\n"
 
 

@@ -69,19 +69,10 @@ def reference(tmp_path_factory):
     return _rows(out / "summary.csv")
 
 
-def test_two_processes_give_the_one_process_summary(reference, tmp_path):
-    out = tmp_path / "two"
-    outputs = _finish(_start(out))
-    assert "2 runs sharded over 2 devices" in outputs[0] and "2 runs sharded over 2 devices" in outputs[1]
-    _assert_same_rows(_rows(out / "summary.csv"), reference)
-    assert sorted(p.name for p in out.iterdir()) == ["mlp.designed", "plan.json", "summary.csv", "timing.json"]
-    assert sorted(p.name for p in (out / "mlp.designed").iterdir()) == [
-        "chunk_000.json", "chunk_000.npz", "chunk_001.json", "chunk_001.npz"]
-
-
-def test_both_processes_killed_mid_sweep_resume_and_lose_nothing(reference, tmp_path):
-    """SIGKILL both once the second chunk holds an orbax checkpoint (the first chunk is done), start both again
-    with --resume: the finished chunk is skipped, the other continues from the multi-process checkpoint."""
+def test_two_processes_killed_mid_sweep_resume_to_the_one_process_summary(reference, tmp_path):
+    """Two processes train the first chunk; SIGKILL both once the second chunk holds an orbax checkpoint, start
+    both again with --resume: the finished chunk is skipped, the other continues from the multi-process
+    checkpoint, and the summary equals the one-process sweep's row for row (both chunks trained sharded)."""
     out = tmp_path / "killed"
     procs = _start(out)
     steps = out / "mlp.designed" / "chunk_001.ckpt"
@@ -95,8 +86,12 @@ def test_both_processes_killed_mid_sweep_resume_and_lose_nothing(reference, tmp_
     outputs = _finish(_start(out, "--resume"))
     assert "finished earlier: skipped" in outputs[0]
     assert "resumed from chunk" in outputs[0] and "resumed from chunk" in outputs[1]
+    assert "2 runs sharded over 2 devices" in outputs[0] and "2 runs sharded over 2 devices" in outputs[1]
     _assert_same_rows(_rows(out / "summary.csv"), reference)
     assert not list(out.glob("*/*.ckpt"))
+    assert sorted(p.name for p in out.iterdir()) == ["mlp.designed", "plan.json", "summary.csv", "timing.json"]
+    assert sorted(p.name for p in (out / "mlp.designed").iterdir()) == [
+        "chunk_000.json", "chunk_000.npz", "chunk_001.json", "chunk_001.npz"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -223,6 +223,10 @@ def test_retrain_cli_writes_the_table_and_figures_and_resumes(tmp_path):
     assert {"recovery_epochs", "recovery_seconds", "recovery_80pct_epochs", "recovery_80pct_seconds",
             "scratch_80pct_epochs", "scratch_80pct_seconds"} <= set(rows[0])
     assert "| to 0.8·C* (retrained) | to 0.8·C* (from scratch) |" in report
+    # where the greedy policies end, as fractions of the drifted C*, recomputed from the rows
+    final = np.mean([float(r["eval_final"]) / float(r["optimum_after"]) for r in rows])
+    gap = np.mean([(float(r["eval_final"]) - float(r["scratch_eval_final"])) / float(r["optimum_after"]) for r in rows])
+    assert f"| {final:.3f} ± " in report and f"| {gap:+.3f} ± " in report
     curves = np.load(out / "mlp.designed" / "retrain.npz")
     assert curves["sum_rate"].shape == (4, 20) and curves["eval_epoch"][:, -1].tolist() == [60, 60, 20, 20]
 

@@ -216,13 +216,14 @@ def test_figures_and_reproduction_from_a_tiny_sweep(resumed_sweep, tmp_path):
     assert f"| {ratio['mlp.designed.apg'] - ratio['mlp.designed']:.3f} ± " in line
 
 
-def test_best_point_selection_prefers_early_convergence_then_rate():
+def test_best_point_selection_prefers_final_rate_then_early_convergence():
+    # M=1.0 settles earliest but low (a collapsed policy); 0.5 and 0.9 tie on the rate: the earlier one wins
     rows = [{"variant": "v.state", "state_exploration": 1, "M": m, "eta": 0.01, "convergence_epoch": c,
-             "final_sum_rate": r} for m, c, r in ((0.1, 50, 1.0), (0.1, 70, 1.0), (0.5, 40, 1.0), (0.5, 80, 2.0),
-                                                  (0.9, 60, 0.5), (0.9, 60, 3.0))]
+             "final_sum_rate": r} for m, c, r in ((0.1, 50, 1.0), (0.1, 70, 1.0), (0.5, 40, 1.0), (0.5, 80, 3.0),
+                                                  (0.9, 60, 1.5), (0.9, 50, 2.5), (1.0, 10, 0.5), (1.0, 10, 0.6))]
     best, rule = select_best_points(rows)
-    assert best["v.state"]["M"] == 0.9 and best["v.state"]["convergence_epoch"] == 60  # tie at 60: higher rate
-    assert "convergence epoch" in rule
+    assert best["v.state"]["M"] == 0.9 and best["v.state"]["convergence_epoch"] == 55
+    assert best["v.state"]["final_sum_rate"] == 2.0 and "final held-out sum rate" in rule
 
 
 def test_sweep_cli_rejects_a_bad_grid_value_before_writing(tmp_path):
