@@ -21,7 +21,7 @@ from d2rl_jax.diffusion import DiffusionModel
 from d2rl_jax.io import write_json_atomic
 from d2rl_jax.networks import MLP
 from d2rl_jax.timing import device_info, time_compiled
-from experiments.common import quiet_backend_probe, run_cli
+from experiments.common import run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch", 256, "Batch size.", lower_bound=1)
@@ -41,7 +41,6 @@ def dense_flops(sizes: list[tuple[int, int]], batch: int) -> int:
 
 def main(argv: list[str]) -> None:
     del argv
-    quiet_backend_probe()
     B, S, A, H, D, P = FLAGS.batch, FLAGS.state_dim, FLAGS.action_dim, FLAGS.hidden, FLAGS.depth, FLAGS.steps
     state = jax.random.normal(jax.random.key(0), (B, S))
     score_weights = jax.random.normal(jax.random.key(1), (A,))

@@ -17,7 +17,7 @@ from d2rl_jax.config import ENV_PRESETS, env_preset
 from d2rl_jax.env import FullDuplexEnv
 from d2rl_jax.io import write_json_atomic
 from d2rl_jax.timing import device_info, time_compiled
-from experiments.common import quiet_backend_probe, run_cli
+from experiments.common import run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "paper", list(ENV_PRESETS), "Environment preset.")
@@ -44,7 +44,6 @@ def make_rollout(env: FullDuplexEnv, num_steps: int):
 
 def main(argv: list[str]) -> None:
     del argv
-    quiet_backend_probe()
     try:
         batches = [int(b) for b in FLAGS.batches]
     except ValueError:

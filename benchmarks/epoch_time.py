@@ -34,7 +34,7 @@ from d2rl_jax.io import write_json_atomic  # noqa: E402
 from d2rl_jax.throughput import time_runs  # noqa: E402
 from d2rl_jax.timing import device_info, time_compiled, total_compile_seconds  # noqa: E402
 from d2rl_jax.train import hparams_to_arrays, make_train  # noqa: E402
-from experiments.common import quiet_backend_probe, run_cli  # noqa: E402
+from experiments.common import run_cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 SECTIONS = ("probe", "actors", "designs")
@@ -140,7 +140,6 @@ def design_points() -> list[dict]:
 
 def main(argv: list[str]) -> None:
     del argv
-    quiet_backend_probe()
     total_compile_seconds()  # start counting compile time
     bad = [s for s in FLAGS.sections if s not in SECTIONS] + [d for d in FLAGS.designs if d not in REWARD_DESIGNS]
     if bad:

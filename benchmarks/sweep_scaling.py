@@ -23,7 +23,7 @@ from d2rl_jax.memory import MEMORY_FRACTION, free_device_bytes, run_bytes
 from d2rl_jax.throughput import time_runs
 from d2rl_jax.timing import device_info
 from d2rl_jax.train import make_train
-from experiments.common import quiet_backend_probe, run_cli
+from experiments.common import run_cli
 from experiments.plots import save_figure_atomic
 
 FLAGS = flags.FLAGS
@@ -57,7 +57,6 @@ def plot(points: list[dict], title: str, path: Path) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    quiet_backend_probe()
     try:
         runs = sorted({int(n) for n in FLAGS.runs})
     except ValueError:

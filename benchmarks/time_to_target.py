@@ -23,7 +23,7 @@ from d2rl_jax.io import write_json_atomic  # noqa: E402
 from d2rl_jax.runner import run_training  # noqa: E402
 from d2rl_jax.summaries import RATIO_LEVELS, milestone_columns, run_rows  # noqa: E402
 from d2rl_jax.timing import device_info  # noqa: E402
-from experiments.common import quiet_backend_probe, run_cli  # noqa: E402
+from experiments.common import run_cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "paper", list(TRAIN_PRESETS), "Training preset.")
@@ -37,7 +37,6 @@ flags.DEFINE_string("out", None, "Output JSON (default benchmarks/results/time_t
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    quiet_backend_probe()
     bad = [a for a in FLAGS.actors if a not in ACTOR_KINDS]
     if bad:
         raise app.UsageError(f"--actors={','.join(FLAGS.actors)}: each must be one of {ACTOR_KINDS}")

@@ -18,7 +18,7 @@ from d2rl_jax.config import ENV_PRESETS, env_preset
 from d2rl_jax.env import FullDuplexEnv
 from d2rl_jax.io import write_json_atomic
 from d2rl_jax.timing import device_info
-from experiments.common import quiet_backend_probe, run_cli
+from experiments.common import run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "quick", list(ENV_PRESETS), "Environment preset.")
@@ -32,7 +32,6 @@ flags.DEFINE_string("out", None, "Output directory (default runs/baselines_<pres
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    quiet_backend_probe()
     cfg = env_preset(FLAGS.preset)
     env = FullDuplexEnv(cfg)
     params = env.default_params

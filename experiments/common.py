@@ -61,7 +61,8 @@ def run_cli(main: Callable[[list[str]], None], interrupted: str = "interrupted")
 
 def quiet_backend_probe() -> None:
     """Keep the console to our own progress lines: hide JAX's INFO line about backends it probed
-    and did not find (no libtpu on a CPU host) and orbax's per-save INFO chatter."""
+    and did not find (no libtpu on a CPU host) and orbax's per-save INFO chatter. `run_cli` calls it before
+    every entry point's main."""
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     absl_logging.set_verbosity(absl_logging.WARNING)
 

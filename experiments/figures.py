@@ -34,7 +34,7 @@ from d2rl_jax.config import REWARD_DESIGNS
 from d2rl_jax.grids import apg_reference
 from d2rl_jax.io import write_text_atomic
 from d2rl_jax.summaries import MA_SECONDS_COLUMN
-from experiments.common import quiet_backend_probe, run_cli
+from experiments.common import run_cli
 from experiments.plots import (
     REFERENCE_SUFFIX,
     plot_bar_panels,
@@ -181,7 +181,6 @@ def state_figures(data: SweepData, out: Path) -> list[Path]:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    quiet_backend_probe()
     data = sweeps_from_flag(getattr(FLAGS, "from"))
     out = Path(FLAGS.out or getattr(FLAGS, "from")[0])
     paths = action_figures(data, out) + reward_figures(data, out) + state_figures(data, out)

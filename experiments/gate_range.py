@@ -22,7 +22,7 @@ from d2rl_jax.config import PAPER_GATE_THRESHOLD, TRAIN_PRESETS, ConfigError, Hy
 from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from d2rl_jax.runner import run_training
 from d2rl_jax.timing import device_info
-from experiments.common import quiet_backend_probe, run_cli
+from experiments.common import run_cli
 from experiments.plots import plot_curves
 
 FLAGS = flags.FLAGS
@@ -46,7 +46,6 @@ def _fmt(x: float | None, width: int) -> str:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    quiet_backend_probe()
     try:
         chunk = min(FLAGS.chunk, FLAGS.epochs)
         cfg = train_preset(FLAGS.preset).replace(actor="mlp", state_exploration=True, num_epochs=FLAGS.epochs,

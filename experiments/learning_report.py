@@ -20,7 +20,7 @@ from absl import app, flags
 from d2rl_jax.io import write_text_atomic
 from d2rl_jax.metrics import mean_and_ci95
 from d2rl_jax.summaries import RATIO_LEVELS, milestone_columns
-from experiments.common import quiet_backend_probe, run_cli
+from experiments.common import run_cli
 from experiments.plots import REFERENCE_SUFFIX, draw_learning, save_figure_atomic
 from experiments.sweep_data import SweepData, sweeps_from_flag
 
@@ -121,7 +121,6 @@ def report(data: SweepData, epochs: list[int]) -> str:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    quiet_backend_probe()
     data = sweeps_from_flag(getattr(FLAGS, "from"))
     try:
         epochs = [int(e) for e in FLAGS.epochs] if FLAGS.epochs else sorted({data.epochs // 4, data.epochs // 2,

@@ -132,8 +132,7 @@ def best_point(data: SweepData, variant: str) -> int | None:
     best, _ = select_best_points(data.variant_rows(variant))
     if variant not in best:
         return None
-    m, eta = best[variant]["M"], best[variant]["eta"]
-    return next(r["point"] for r in data.variant_rows(variant) if r["M"] == m and r["eta"] == eta)
+    return point_at(data, variant, best[variant]["M"], best[variant]["eta"])
 
 
 def point_at(data: SweepData, variant: str, m: float, eta: float) -> int | None:
@@ -156,7 +155,8 @@ def raw_level(data: SweepData) -> Verdict | None:
     for raw, designed in present:
         rate, ratio = data.values(raw, "final_sum_rate"), data.values(raw, "ratio_to_optimizer")
         part = f"{raw}: {_fmt(rate)} bit/s/Hz = {_fmt(ratio)} C*"
-        absolute.append(abs(_stats(rate)[0] - 3.5) <= max(_stats(rate)[2], 0.1 * 3.5))
+        rate_mean, _, rate_ci = _stats(rate)
+        absolute.append(abs(rate_mean - 3.5) <= max(rate_ci, 0.1 * 3.5))
         raw_rows = data.variant_rows(raw)
         point = None
         if data.has(designed) and raw.endswith(".state"):  # the designed reward at raw's (M, eta)
@@ -258,7 +258,7 @@ def ceiling_distance(data: SweepData, variant: str, point: int | None = None) ->
     degrees of freedom, standard errors added in quadrature). `ceiling`: the APG variant's name; `distance`
     None where the sweep did not train it, or trained it for another number of epochs."""
     x = data.values(variant, "ratio_to_optimizer", point)
-    mean, _, ci = _stats(x)
+    mean, se, ci = _stats(x)
     ceiling = apg_reference(variant.split(".")[0])
     out = {"ratio": (mean, ci), "runs": len(x), "ceiling": ceiling, "ceiling_ratio": None, "distance": None,
            "why": ""}
@@ -271,7 +271,6 @@ def ceiling_distance(data: SweepData, variant: str, point: int | None = None) ->
     else:
         y = data.values(ceiling, "ratio_to_optimizer")
         cmean, cse, cci = _stats(y)
-        _, se, _ = _stats(x)
         n = min(len(x), len(y))
         out["ceiling_ratio"] = (cmean, cci)
         out["distance"] = (cmean - mean, t95(n) * float(np.hypot(se, cse)) if n > 1 else float("inf"))

@@ -55,7 +55,7 @@ from d2rl_jax.retrain import write_run_info
 from d2rl_jax.runner import RunResult, run_settings, run_training
 from d2rl_jax.summaries import MA_EPOCH_COLUMN, MA_SECONDS_COLUMN, RATIO_LEVELS, milestone_columns, run_rows
 from d2rl_jax.timing import device_info
-from experiments.common import quiet_backend_probe, run_cli
+from experiments.common import run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "quick", list(TRAIN_PRESETS), "Training preset (environment, sizes, learning settings).")
@@ -209,7 +209,6 @@ def _learning_line(s: dict) -> str:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    quiet_backend_probe()
     bad = [a for a in FLAGS.actor if a not in ACTOR_KINDS]
     if bad or not FLAGS.actor:
         raise app.UsageError(f"--actor={','.join(FLAGS.actor)}: each must be one of {ACTOR_KINDS}")

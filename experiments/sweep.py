@@ -34,7 +34,6 @@ from experiments.common import (
     define_grid_flags,
     grid_from_flags,
     init_distributed,
-    quiet_backend_probe,
     run_cli,
 )
 
@@ -82,7 +81,6 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     init_distributed()
-    quiet_backend_probe()
     try:
         base_cfg, base_hp = sweep_config(FLAGS.preset, epochs=FLAGS.epochs, chunk=FLAGS.chunk)
         variants = grid_from_flags(FLAGS.grid, base_hp)
