@@ -30,8 +30,10 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.diffusion_sampler
 	$(PY) -m benchmarks.epoch_time
 
+# ruff, and the import-layer contract of pyproject.toml ([tool.importlinter]; docs/architecture.md).
 lint: $(STAMP)
 	$(PY) -m ruff check d2rl_jax experiments benchmarks tests
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -17,10 +17,10 @@ import jax.numpy as jnp
 from absl import flags
 
 from d2rl_jax.config import DiffusionConfig
+from d2rl_jax.core.networks import MLP
 from d2rl_jax.diffusion import DiffusionModel
-from d2rl_jax.io import write_json_atomic
-from d2rl_jax.networks import MLP
-from d2rl_jax.timing import device_info, time_compiled
+from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.timing import device_info, time_compiled
 from experiments.common import run_cli
 
 FLAGS = flags.FLAGS

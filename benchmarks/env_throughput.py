@@ -15,8 +15,8 @@ from absl import app, flags
 
 from d2rl_jax.config import ENV_PRESETS, env_preset
 from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.io import write_json_atomic
-from d2rl_jax.timing import device_info, time_compiled
+from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.timing import device_info, time_compiled
 from experiments.common import run_cli
 
 FLAGS = flags.FLAGS

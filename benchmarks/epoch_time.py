@@ -30,10 +30,10 @@ from absl import app, flags  # noqa: E402
 
 from d2rl_jax.config import REWARD_DESIGNS, HyperParams, TrainConfig, train_preset  # noqa: E402
 from d2rl_jax.env.probe import ProbeEnv  # noqa: E402
-from d2rl_jax.io import write_json_atomic  # noqa: E402
-from d2rl_jax.throughput import time_runs  # noqa: E402
-from d2rl_jax.timing import device_info, time_compiled, total_compile_seconds  # noqa: E402
-from d2rl_jax.train import hparams_to_arrays, make_train  # noqa: E402
+from d2rl_jax.run.io import write_json_atomic  # noqa: E402
+from d2rl_jax.run.throughput import time_runs  # noqa: E402
+from d2rl_jax.run.timing import device_info, time_compiled, total_compile_seconds  # noqa: E402
+from d2rl_jax.training import hparams_to_arrays, make_train  # noqa: E402
 from experiments.common import run_cli  # noqa: E402
 
 FLAGS = flags.FLAGS

@@ -2,7 +2,7 @@ r"""The memory planner against XLA on every variant of every grid: planned bytes
 
     python -m benchmarks.memory_plan [--preset small] [--out benchmarks/results/memory_plan_small_<backend>.json]
 
-For each distinct static configuration of the grids (`d2rl_jax.grids.GRIDS`, their default points): the
+For each distinct static configuration of the grids (`d2rl_jax.run.grids.GRIDS`, their default points): the
 analytic estimate (`memory.run_bytes`), the bytes the planner reserves (XLA's peak of the 2-run chunk program
 x `MEASURED_MARGIN`) and XLA's peak per run of a 3-run chunk; the planned/measured ratio must lie in [1, 2]
 (tests/test_sweep.py checks the estimate's worst variant on every CI run). Exits 1 where one does not.
@@ -18,11 +18,11 @@ import jax
 from absl import app, flags
 
 from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.grids import GRIDS, make_grid, sweep_config
-from d2rl_jax.io import write_json_atomic
-from d2rl_jax.memory import MEASURED_MARGIN, measured_run_bytes, run_bytes
-from d2rl_jax.timing import device_info
-from d2rl_jax.train import make_train
+from d2rl_jax.run.grids import GRIDS, make_grid, sweep_config
+from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.memory import MEASURED_MARGIN, measured_run_bytes, run_bytes
+from d2rl_jax.run.timing import device_info
+from d2rl_jax.training import make_train
 from experiments.common import run_cli
 
 FLAGS = flags.FLAGS

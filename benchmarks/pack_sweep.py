@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from d2rl_jax.io import atomic_path
+from d2rl_jax.run.io import atomic_path
 from experiments.common import run_cli
 
 FLAGS = flags.FLAGS

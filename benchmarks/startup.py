@@ -20,8 +20,8 @@ from pathlib import Path
 import jax
 from absl import app, flags
 
-from d2rl_jax.io import write_json_atomic
-from d2rl_jax.timing import device_info
+from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.timing import device_info
 from experiments.common import run_cli
 
 FLAGS = flags.FLAGS

@@ -6,7 +6,7 @@
 For each N one compiled `vmap(run_chunk)` of the sweep preset's config is timed after compile
 (median of --repeats chunks of --epochs epochs): aggregate epochs/s = N x epochs / s, and the
 speed-up over N = 1 measured in the same process. N is skipped when the memory planner says N
-runs do not fit the devices' free memory (`d2rl_jax.memory`). Writes the JSON and a PNG beside it.
+runs do not fit the devices' free memory (`d2rl_jax.run.memory`). Writes the JSON and a PNG beside it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from absl import app, flags
 
 from d2rl_jax.config import REWARD_DESIGNS, ConfigError
 from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.grids import SWEEP_PRESETS, sweep_config
-from d2rl_jax.io import write_json_atomic
-from d2rl_jax.memory import MEMORY_FRACTION, free_device_bytes, run_bytes
-from d2rl_jax.throughput import time_runs
-from d2rl_jax.timing import device_info
-from d2rl_jax.train import make_train
+from d2rl_jax.run.grids import SWEEP_PRESETS, sweep_config
+from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.memory import MEMORY_FRACTION, free_device_bytes, run_bytes
+from d2rl_jax.run.throughput import time_runs
+from d2rl_jax.run.timing import device_info
+from d2rl_jax.training import make_train
 from experiments.common import run_cli
 from experiments.plots import save_figure_atomic
 

@@ -19,10 +19,10 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from d2rl_jax.config import ACTOR_KINDS, TRAIN_PRESETS, preset_hparams, train_preset  # noqa: E402
-from d2rl_jax.io import write_json_atomic  # noqa: E402
-from d2rl_jax.runner import run_training  # noqa: E402
-from d2rl_jax.summaries import RATIO_LEVELS, milestone_columns, run_rows  # noqa: E402
-from d2rl_jax.timing import device_info  # noqa: E402
+from d2rl_jax.run.io import write_json_atomic  # noqa: E402
+from d2rl_jax.run.runner import run_training  # noqa: E402
+from d2rl_jax.run.summaries import RATIO_LEVELS, milestone_columns, run_rows  # noqa: E402
+from d2rl_jax.run.timing import device_info  # noqa: E402
 from experiments.common import run_cli  # noqa: E402
 
 FLAGS = flags.FLAGS

@@ -1,20 +1,29 @@
 """Frozen, validated configuration: environment, diffusion networks, training, hyperparameters.
 
-`EnvConfig` holds every setting of the system model (paper Table I) and of the MDP
+`EnvConfig` holds every setting of the paper's system model (Table I) and of its MDP
 (DESIGN §1-2). Fields that change array shapes or code paths (user and antenna counts,
 receiver mode, mobility model, horizon) are *static*: changing them means recompiling.
 Everything numeric that the physics consumes is also copied into the traced
-`d2rl_jax.env.EnvParams` pytree, so it can be vmapped or changed mid-run (drift).
+`d2rl_jax.env.full_duplex.EnvParams` pytree, so it can be vmapped or changed mid-run (drift).
+Other environments define their own config beside their code and register it with `env_config`
+(d2rl_jax/env/gdmopt_power.py); `TrainConfig.env` holds any registered one.
 
-Every field is checked when the dataclass is created; a bad value raises
-`ConfigError` naming the field, the value, and what is allowed.
+`HyperParams` is a pytree: traced (vmappable) fields read as `hp.tau` inside the compiled loop.
+
+Every field is checked when a dataclass is created; a bad value raises `ConfigError` naming the
+field, the value, and what is allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+from flax import struct
 
 RECEIVERS = ("learned", "mmse")
 MOBILITY_MODELS = ("random_walk", "iid")
@@ -50,9 +59,28 @@ def dbm_to_watt(dbm: float) -> float:
     return 10.0 ** ((dbm - 30.0) / 10.0)
 
 
+# Environment configs by name (the `env_name` each carries): what `TrainConfig.env` may hold and what
+# `TrainConfig.from_dict` rebuilds. An environment module registers its config with `@env_config(name)`.
+ENV_CONFIGS: dict[str, type] = {}
+
+
+def env_config(name: str) -> Callable[[type], type]:
+    """Register a frozen dataclass as the config of environment `name` (sets its `env_name`)."""
+    def register(cls: type) -> type:
+        if name in ENV_CONFIGS and ENV_CONFIGS[name] is not cls:
+            raise ValueError(f"environment config {name!r} is registered twice")
+        cls.env_name = name
+        ENV_CONFIGS[name] = cls
+        return cls
+    return register
+
+
+@env_config("full_duplex")
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
     """The FD base-station scenario. Defaults are the paper's Table I (DESIGN §1)."""
+
+    env_name: ClassVar[str]
 
     # Users and arrays (static: they fix every array shape).
     num_dl_users: int = 6  # K
@@ -209,9 +237,6 @@ ACTOR_KINDS = ("mlp", "diffusion")
 REWARD_DESIGNS = ("raw", "designed", "designed_mlp", "designed_gdm", "gdm")
 LEARNED_REWARD_DESIGNS = ("designed_mlp", "designed_gdm", "gdm")  # a reward network is trained
 EXPLORATION_KINDS = ("epsilon_greedy", "gaussian")
-# Learners (DESIGN §10, d2rl_jax/learners): "ddpg" (double critic, TD3's delay and smoothing as settings) and
-# "apg", the analytic policy gradient through the differentiable physics: the per-update ceiling.
-LEARNERS = ("ddpg", "apg")
 CRITIC_NORMS = ("none", "layer")
 CRITIC_KINDS = ("mlp", "local")  # d2rl_jax/agents/critic.py
 # The designs whose reward the environment computes in closed form (what `apg` can differentiate).
@@ -231,10 +256,10 @@ class TrainConfig:
     `HyperParams`, which is traced and therefore vmappable across runs.
     """
 
-    env: EnvConfig = EnvConfig()
+    env: Any = EnvConfig()  # any registered environment config (ENV_CONFIGS)
     actor: str = "diffusion"
     reward: str = "designed"
-    learner: str = "ddpg"
+    learner: str = "ddpg"  # a name in the learner registry (d2rl_jax.learners), checked when the loop is built
     exploration: str = "epsilon_greedy"
     num_envs: int = 16  # T parallel environments stepped per epoch
     batch_size: int = 256
@@ -277,17 +302,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        _require(isinstance(self.env, EnvConfig), f"{name}.env", type(self.env).__name__, "must be an EnvConfig")
+        _require(isinstance(self.env, tuple(ENV_CONFIGS.values())), f"{name}.env", type(self.env).__name__,
+                 f"must be a registered environment config, one of {tuple(c.__name__ for c in ENV_CONFIGS.values())}")
         _require(isinstance(self.diffusion, DiffusionConfig), f"{name}.diffusion", type(self.diffusion).__name__,
                  "must be a DiffusionConfig")
         _require(self.actor in ACTOR_KINDS, f"{name}.actor", self.actor, f"must be one of {ACTOR_KINDS}")
         _require(self.reward in REWARD_DESIGNS, f"{name}.reward", self.reward, f"must be one of {REWARD_DESIGNS}")
         _require(self.exploration in EXPLORATION_KINDS, f"{name}.exploration", self.exploration,
                  f"must be one of {EXPLORATION_KINDS}")
-        _require(self.learner in LEARNERS, f"{name}.learner", self.learner, f"must be one of {LEARNERS}")
-        _require(self.learner != "apg" or self.reward in COMPUTED_REWARD_DESIGNS, f"{name}.reward", self.reward,
-                 f"must be one of {COMPUTED_REWARD_DESIGNS} with learner='apg' (it differentiates the reward "
-                 "through the physics; a learned reward has no critic to learn from)")
+        _require(isinstance(self.learner, str) and self.learner.isidentifier(), f"{name}.learner", self.learner,
+                 "must be the name of a registered learner")
         _require(self.critic_norm in CRITIC_NORMS, f"{name}.critic_norm", self.critic_norm,
                  f"must be one of {CRITIC_NORMS}")
         _require(self.critic_kind in CRITIC_KINDS, f"{name}.critic_kind", self.critic_kind,
@@ -369,16 +393,20 @@ class TrainConfig:
         return self.replace(**changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "env_name": self.env.env_name}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """The inverse of `to_dict` (after a JSON round trip: lists become tuples again); validated."""
+        """The inverse of `to_dict` (after a JSON round trip: lists become tuples again); validated. The
+        environment config's class is looked up by `env_name` (absent: the paper's, as written before Step 9)."""
         def tuples(d: dict[str, Any]) -> dict[str, Any]:
             return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
         fields = tuples(data)
-        fields["env"] = EnvConfig(**tuples(data["env"]))
+        env_name = fields.pop("env_name", "full_duplex")
+        _require(env_name in ENV_CONFIGS, "TrainConfig.env_name", env_name,
+                 f"must be a registered environment, one of {tuple(ENV_CONFIGS)} (import d2rl_jax.env first)")
+        fields["env"] = ENV_CONFIGS[env_name](**tuples(data["env"]))
         fields["diffusion"] = DiffusionConfig(**tuples(data["diffusion"]))
         return cls(**fields)
 
@@ -399,9 +427,16 @@ GATE_THRESHOLD = 14.0
 NEVER_DRIFT = float(2**30)  # a drift epoch no run reaches (exact in float32)
 
 
-@dataclasses.dataclass(frozen=True)
+def _host_values(obj: Any) -> bool:
+    """Whether every field holds a plain number (a config being created), not an array or tracer (the pytree
+    being rebuilt inside a transformation, which validation must not touch)."""
+    return all(isinstance(getattr(obj, f.name), int | float) for f in dataclasses.fields(obj))
+
+
+@struct.dataclass
 class HyperParams:
-    """Traced hyperparameters (Table II): vmappable across runs, validated here on the host."""
+    """Traced hyperparameters (Table II): a pytree, vmappable across runs; read as `hp.tau` inside the loop.
+    Created with numbers and validated then; `arrays()` gives the float32 leaves the compiled loop takes."""
 
     actor_lr: float = 5e-5
     critic_lr: float = 1e-4
@@ -425,10 +460,12 @@ class HyperParams:
     max_replace_prob: float = 0.4  # M
     replace_rate: float = 0.01  # eta
     gate_threshold: float = GATE_THRESHOLD  # T (see GATE_THRESHOLD)
-    # Environment drift (d2rl_jax.drift): the first epoch played in the drifted environment.
+    # Environment drift (d2rl_jax.env.full_duplex.drift): the first epoch played in the drifted environment.
     drift_epoch: float = NEVER_DRIFT
 
     def __post_init__(self) -> None:
+        if not _host_values(self):
+            return
         name = type(self).__name__
         for f in ("actor_lr", "critic_lr", "reward_lr", "senpnn_lr"):
             _positive_float(name, f, getattr(self, f))
@@ -444,11 +481,12 @@ class HyperParams:
             value = getattr(self, f)
             _require(_finite(value) and lo <= value <= hi, f"{name}.{f}", value, f"must be in [{lo}, {hi}]")
 
-    def replace(self, **changes: Any) -> HyperParams:
-        return dataclasses.replace(self, **changes)
-
     def to_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
+
+    def arrays(self) -> HyperParams:
+        """The same values as float32 arrays: what `make_train`'s functions take (one run)."""
+        return jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), self)
 
 
 # The learning study's traced settings (docs/learning.md). The reward network's lr follows the actor's, as in

@@ -13,11 +13,11 @@ import time
 import jax
 from absl import app, flags
 
-from d2rl_jax import references
 from d2rl_jax.config import ENV_PRESETS, env_preset
-from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.io import write_json_atomic
-from d2rl_jax.timing import device_info
+from d2rl_jax.env import FullDuplexEnv, random_action_rates, sample_states
+from d2rl_jax.env.full_duplex import references
+from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.timing import device_info
 from experiments.common import run_cli
 
 FLAGS = flags.FLAGS
@@ -41,9 +41,9 @@ def main(argv: list[str]) -> None:
           f"{cfg.num_tx_antennas}x{cfg.num_rx_antennas} antennas, receiver={cfg.receiver}; "
           f"{FLAGS.num_states} states on {jax.devices()[0].device_kind}")
 
-    _, channels = jax.jit(references.sample_drops, static_argnums=(0, 3))(env, params, key_drop, FLAGS.num_states)
+    _, channels = jax.jit(sample_states, static_argnums=(0, 3))(env, params, key_drop, FLAGS.num_states)
     policies = {
-        "random actions": lambda: references.random_action_rates(env, channels, params, key_random),
+        "random actions": lambda: random_action_rates(env, channels, params, key_random),
         "heuristic (MRT + MMSE)": lambda: references.heuristic_rates(channels, params),
         "optimizer C*": lambda: references.optimizer_rates(
             channels, params, key_opt, num_restarts=FLAGS.optimizer_restarts, num_steps=FLAGS.optimizer_steps),

@@ -12,9 +12,9 @@ from pathlib import Path
 from absl import app, flags
 from absl import logging as absl_logging
 
-from d2rl_jax.cache import default_cache_dir, enable_cache
 from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, HyperParams
-from d2rl_jax.grids import LEARN_EXP_SETTINGS, Variant, make_grid
+from d2rl_jax.run.cache import default_cache_dir, enable_cache
+from d2rl_jax.run.grids import LEARN_EXP_SETTINGS, Variant, make_grid
 
 flags.DEFINE_bool("compile_cache", True, f"Keep compiled programs and the held-out references in a persistent cache "
                   f"({default_cache_dir()}, or $D2RL_CACHE_DIR): a second launch starts without compiling. "
@@ -159,7 +159,8 @@ def define_grid_flags() -> None:
     flags.DEFINE_list("actor", None, f"Actor kinds, from {ACTOR_KINDS} (action_exp, retrain_exp: both; others: "
                       "diffusion).")
     flags.DEFINE_bool("baselines", True, "state_exp: also run each design without state exploration.")
-    flags.DEFINE_float("T", None, "State exploration gate threshold T (default: the preset's).")
+    flags.DEFINE_float("gate_threshold", None, "State exploration gate threshold T (default: the preset's).")
+    flags.DEFINE_alias("T", "gate_threshold")  # the paper's symbol
     flags.DEFINE_list("settings", None, f"learn_exp: learner settings, from {tuple(LEARN_EXP_SETTINGS)}.")
     flags.DEFINE_bool("swept_points", True, "learn_exp: sweep the exploration std and actor lr of the settings that "
                       "have points (d2rl_jax/grids.py); --noswept_points runs the preset's point only.")
@@ -182,8 +183,8 @@ def grid_from_flags(name: str, base_hp: HyperParams, references: bool = True) ->
     """Grid `name` narrowed by the flags of `define_grid_flags` (raises ConfigError naming a bad one); with
     `references`, the APG ceilings too unless --noreferences."""
     fl = flags.FLAGS
-    if fl.T is not None:
-        base_hp = base_hp.replace(gate_threshold=fl.T)
+    if fl.gate_threshold is not None:
+        base_hp = base_hp.replace(gate_threshold=fl.gate_threshold)
     return make_grid(name, base_hp, actors=fl.actor, designs=fl.designs, M=parse_floats("M", fl.M),
                      eta=parse_floats("eta", fl.eta), baselines=fl.baselines, settings=fl.settings,
                      references=references and fl.references, swept_points=fl.swept_points,

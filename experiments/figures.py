@@ -31,9 +31,9 @@ import numpy as np
 from absl import app, flags
 
 from d2rl_jax.config import REWARD_DESIGNS
-from d2rl_jax.grids import apg_reference
-from d2rl_jax.io import write_text_atomic
-from d2rl_jax.summaries import MA_SECONDS_COLUMN
+from d2rl_jax.run.grids import apg_reference
+from d2rl_jax.run.io import write_text_atomic
+from d2rl_jax.run.summaries import MA_SECONDS_COLUMN
 from experiments.common import run_cli
 from experiments.plots import (
     REFERENCE_SUFFIX,

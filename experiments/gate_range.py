@@ -19,9 +19,9 @@ import numpy as np
 from absl import app, flags
 
 from d2rl_jax.config import PAPER_GATE_THRESHOLD, TRAIN_PRESETS, ConfigError, HyperParams, train_preset
-from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
-from d2rl_jax.runner import run_training
-from d2rl_jax.timing import device_info
+from d2rl_jax.run.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from d2rl_jax.run.runner import run_training
+from d2rl_jax.run.timing import device_info
 from experiments.common import run_cli
 from experiments.plots import plot_curves
 

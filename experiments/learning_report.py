@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from d2rl_jax.io import write_text_atomic
-from d2rl_jax.metrics import mean_and_ci95
-from d2rl_jax.summaries import RATIO_LEVELS, milestone_columns
+from d2rl_jax.run.io import write_text_atomic
+from d2rl_jax.run.statistics import mean_and_ci95
+from d2rl_jax.run.summaries import RATIO_LEVELS, milestone_columns
 from experiments.common import run_cli
 from experiments.plots import REFERENCE_SUFFIX, draw_learning, save_figure_atomic
 from experiments.sweep_data import SweepData, sweeps_from_flag

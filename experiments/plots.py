@@ -12,8 +12,8 @@ import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from d2rl_jax.io import atomic_path  # noqa: E402
-from d2rl_jax.metrics import mean_and_ci95  # noqa: E402
+from d2rl_jax.run.io import atomic_path  # noqa: E402
+from d2rl_jax.run.statistics import mean_and_ci95  # noqa: E402
 
 
 def save_figure_atomic(fig, path: str | Path) -> Path:
@@ -67,12 +67,15 @@ def learning_styles(names) -> dict[str, dict]:
 
 
 def ratio_references(references: dict[str, float] | None) -> dict[str, float]:
-    """The reference sum rates as fractions of C* (the y axis of the learning figures)."""
-    if not references or not np.isfinite(references.get("C* (optimizer)", np.nan)):
+    """The reference sum rates as fractions of the optimum, the first level (the y axis of the learning figures):
+    the optimum at 1 under its symbol ("C*", "C_WF"), every other level but the upper bound R' by its name."""
+    if not references:
         return {}
-    optimum = references["C* (optimizer)"]
-    return {"C*": 1.0, **{label: value / optimum for label, value in references.items()
-                          if label.startswith(("heuristic", "random"))}}
+    (optimum_name, optimum), *others = references.items()
+    if not np.isfinite(optimum):
+        return {}
+    return {optimum_name.split(" (")[0]: 1.0, **{label: value / optimum for label, value in others
+                                                 if not label.startswith("R'")}}
 
 
 def draw_learning(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], references: dict[str, float] | None) -> None:

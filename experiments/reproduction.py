@@ -8,12 +8,12 @@ otherwise. Claims whose variants the sweep did not run say which grid measures t
 
 Every claim about convergence epochs or time to convergence is judged twice, once per convergence rule: the
 +-2% rule (DESIGN §8: the moving-average training sum rate stays within 2% of its final value) and the 0.8 C*
-rule (the moving-average held-out C first reaches 0.8 C*; `d2rl_jax.summaries.MA_EPOCH_COLUMN`). Under the
+rule (the moving-average held-out C first reaches 0.8 C*; `d2rl_jax.run.summaries.MA_EPOCH_COLUMN`). Under the
 second, a variant whose runs did not all reach 0.8 C* makes the claim *inconclusive* ("k/n runs reached
 0.8 C*"): a time exists only for the runs that reached it, and a mean over those would hide the others.
 
 Beside the claims, a table no paper gives: each variant's final held-out C/C* (mean +- 95% CI over seeds)
-and its distance to its actor's APG ceiling (`d2rl_jax.grids.apg_reference`) at the same epoch.
+and its distance to its actor's APG ceiling (`d2rl_jax.run.grids.apg_reference`) at the same epoch.
 """
 
 from __future__ import annotations
@@ -23,9 +23,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from d2rl_jax.grids import apg_reference
-from d2rl_jax.metrics import mean_and_ci95, t95
-from d2rl_jax.summaries import MA_EPOCH_COLUMN, MA_RATIO_LEVEL, MA_SECONDS_COLUMN, SELECTION_RULE, select_best_points
+from d2rl_jax.run.grids import apg_reference
+from d2rl_jax.run.statistics import mean_and_ci95, t95
+from d2rl_jax.run.summaries import (
+    MA_EPOCH_COLUMN,
+    MA_RATIO_LEVEL,
+    MA_SECONDS_COLUMN,
+    SELECTION_RULE,
+    select_best_points,
+)
 from experiments.sweep_data import SweepData
 
 

@@ -19,7 +19,8 @@ the scratch runs' final level, and of C* of the new environment; the sum rate lo
 Writes, atomically:
   DIR/config.json                         the drift, schedule, variants, seeds
   DIR/<variant>/pretrain/                 run.json, metrics.npz and orbax checkpoints (reusable with --from)
-  DIR/<variant>/retrain.npz, rows.json    curves after the drift (retrained, then scratch runs) and the rows
+  DIR/<variant>/retrain.npz, rows.json    metrics after the drift (retrained, then scratch runs; the format of
+                                          d2rl_jax/run/results.py) and the rows
   DIR/retrain.csv, DIR/retrain.md         one row per run; the table per variant
   DIR/drift_sum_rate.png, DIR/recovery.png   the figures (experiments/retrain_report.py)
 """
@@ -27,33 +28,31 @@ Writes, atomically:
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 from absl import app, flags
 
 from d2rl_jax.config import ConfigError, HyperParams, TrainConfig
-from d2rl_jax.drift import DRIFT_SCENARIOS, DriftScenario, drifted_params
-from d2rl_jax.grids import GRIDS, SWEEP_PRESETS, Variant, sweep_config, variant_name
-from d2rl_jax.io import write_bytes_atomic, write_json_atomic
-from d2rl_jax.retrain import (
+from d2rl_jax.env.full_duplex.drift import DRIFT_SCENARIOS, DriftScenario, drifted_params
+from d2rl_jax.run.distributed import barrier, process_zero_value, writes_files
+from d2rl_jax.run.grids import GRIDS, SWEEP_PRESETS, Variant, sweep_config, variant_name
+from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.results import write_metrics
+from d2rl_jax.run.retrain import (
     RUN_INFO,
     load_pretrained,
     pretrain,
     read_run_info,
     recovery_rows,
     retrain,
-    training_sum_rate,
     write_run_info,
 )
-from d2rl_jax.runner import RunResult, barrier, process_zero_value, writes_files
-from d2rl_jax.timing import device_info
-from d2rl_jax.train import make_train
+from d2rl_jax.run.timing import device_info
+from d2rl_jax.training import make_train
 from experiments import common
 from experiments.common import (
     define_distributed_flags,
@@ -160,15 +159,6 @@ def _jobs() -> list[Job]:
                 None) for v in variants]
 
 
-def _save_curves(path: Path, result: RunResult) -> None:
-    """The per-epoch environment sum rate and the held-out evaluations of a phase (run axis first)."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, sum_rate=training_sum_rate(result.epoch_metrics),
-                        eval_sum_rate=result.eval_metrics["eval_sum_rate"],
-                        eval_epoch=result.eval_metrics["eval_epoch"])
-    write_bytes_atomic(path, buffer.getvalue())
-
-
 def _run_job(job: Job, scenario: DriftScenario, out: Path) -> None:
     variant, cfg, hps, run_seeds = job.variant, job.cfg, job.hps, job.seeds
     vdir = out / variant.name
@@ -182,7 +172,7 @@ def _run_job(job: Job, scenario: DriftScenario, out: Path) -> None:
         pre = pretrain(pre_cfg, fns, run_seeds, hps, checkpoint_dir=vdir / "pretrain" / "checkpoints",
                        resume=FLAGS.resume, progress=log)
         if writes_files():
-            _save_curves(vdir / "pretrain" / "metrics.npz", pre)
+            write_metrics(vdir / "pretrain" / "metrics.npz", pre.epoch_metrics, pre.eval_metrics)
         drift_epoch, state = job.pretrain_epochs, pre.final_state
     else:
         drift_epoch, state = load_pretrained(job.source, fns)
@@ -197,7 +187,7 @@ def _run_job(job: Job, scenario: DriftScenario, out: Path) -> None:
                    drift=scenario.name, drift_epoch=drift_epoch,
                    pretrained_in=str(vdir / "pretrain" if job.source is None else job.source))
     if writes_files():  # multi-process: every process trains its shards, process 0 writes
-        _save_curves(vdir / "retrain.npz", result.run)
+        write_metrics(vdir / "retrain.npz", result.run.epoch_metrics, result.run.eval_metrics)
         write_json_atomic(vdir / "rows.json", rows)  # last: its presence marks the variant done
         shutil.rmtree(vdir / "retrain", ignore_errors=True)  # its checkpoints: the curves and rows hold the results
 

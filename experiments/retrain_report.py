@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from d2rl_jax.io import write_text_atomic
-from d2rl_jax.metrics import mean_and_ci95, moving_average
+from d2rl_jax.run.io import write_text_atomic
+from d2rl_jax.run.results import read_metrics
+from d2rl_jax.run.retrain import training_sum_rate
+from d2rl_jax.run.statistics import mean_and_ci95, moving_average
 from experiments.plots import plot_drift_panels, plot_recovery_bars
 
 
@@ -36,10 +38,7 @@ def _pretrain_curves(out: Path, variant: str, row: dict) -> np.ndarray | None:
     by the run they were loaded from (experiments.run's metrics.npz); None when neither is there."""
     for path in (out / variant / "pretrain" / "metrics.npz", Path(row.get("pretrained_in", "")) / "metrics.npz"):
         if path.is_file():
-            data = np.load(path)
-            for key in ("sum_rate", "epoch/real_sum_rate", "epoch/sum_rate"):
-                if key in data:
-                    return data[key]
+            return training_sum_rate(read_metrics(path)[0])
     return None
 
 
@@ -184,7 +183,7 @@ def write_report(out: str | Path) -> str:
         variant_rows = json.loads(done.read_text())
         rows += variant_rows
         lines[name] = _variant_line(variant_rows)
-        after = np.load(out / name / "retrain.npz")["sum_rate"]
+        after = training_sum_rate(read_metrics(out / name / "retrain.npz")[0])
         # the bars count a run that did not recover as the whole window after the drift
         recovery[name] = [after.shape[1] if r["recovery_epochs"] is None else r["recovery_epochs"]
                           for r in variant_rows]

@@ -1,27 +1,32 @@
-r"""Train MLP and/or diffusion actors (DDPG with a double critic, or APG): seeds vmapped in one program.
+r"""Train MLP and/or diffusion actors (DDPG with a double critic, APG, or any registered learner): the seeds of
+each variant vmapped in one program.
 
     python -m experiments.run --preset quick --actor mlp,diffusion --reward designed \
         --epochs 1000 --seeds 2 --out runs/quick [--resume]
+    python -m experiments.run --env gdmopt_power --actor mlp,diffusion --seeds 2     # GDMOPT's power allocation
     python -m experiments.run --learner apg --actor mlp --preset quick --seeds 2
-    python -m experiments.run --reward designed_gdm --state_exp --M 0.4 --eta 0.01 [--T 14]
+    python -m experiments.run --reward designed_gdm --state_exp --M 0.4 --eta 0.01 [--gate_threshold 14]
     python -m experiments.run --preset paper_literal        # Table II's settings as printed
 
-Rewards (DESIGN §6): raw, designed, designed_mlp, designed_gdm, gdm. --state_exp turns on GDM
-state exploration (Algorithm 1) with maximum substitute probability M, rate eta, gate threshold T.
-Learners (DESIGN §10): ddpg, apg (the analytic policy gradient through the physics). A DDPG run also
-trains, per actor, the APG reference with the same settings (--apg_reference=none skips it, =mlp keeps
-only the MLP actor's): the ceiling every learning figure draws. Settings left unset come from the
-preset (d2rl_jax/config.py).
+Environments (d2rl_jax/env): full_duplex (the paper's, default) and gdmopt_power. Rewards (DESIGN §6): raw,
+designed, designed_mlp, designed_gdm, gdm. --state_exp turns on GDM state exploration (Algorithm 1) with
+maximum substitute probability M, rate eta, gate threshold T (--gate_threshold, alias --T). Learners (DESIGN
+§10, d2rl_jax/learners): ddpg, apg (the analytic policy gradient through the environment's differentiable
+reward), and any other registered one. Unless the learner is apg, the APG ceiling of each actor is trained
+too (--apg_reference=none skips it, =mlp keeps only the MLP actor's). Variants are built and named as in the
+sweep grids (d2rl_jax/run/grids.py): <actor>.<reward>[.state][.<learner>], the ceiling <actor>.designed.apg.
+Settings left unset come from the preset (d2rl_jax/config.py), sized for the environment.
 
 Writes, atomically:
   DIR/config.json                      every static and traced setting
-  DIR/<variant>/metrics.npz            per-epoch and per-evaluation metrics, (seeds, ...); variant = actor,
-                                       or <actor>.apg for the reference
+  DIR/<variant>/metrics.npz            per-epoch and per-evaluation metrics, (seeds, ...) (d2rl_jax/run/results.py)
   DIR/<variant>/checkpoints/           orbax checkpoints after every chunk (for --resume)
   DIR/<variant>/run.json               the runs' config, seeds, hyperparameters (experiments.retrain --from)
-  DIR/summary.json                     per variant: final/best C, C/C*, epochs/seconds to 0.5 and 0.8 C*,
-                                       critic alignment and error, convergence epoch, timing; reference levels
-  DIR/learning.png                     held-out C/C* per actor with the APG ceiling, heuristic, random lines
+  DIR/tensorboard/<variant>/seed_<s>/  TensorBoard events: tensorboard --logdir DIR/tensorboard
+  DIR/summary.json                     per variant: final/best C, C/C*, mean held-out reward, epochs/seconds to
+                                       0.5 and 0.8 C*, critic alignment and error, convergence epoch, timing;
+                                       the reference levels
+  DIR/learning.png                     held-out C/C* per variant with the APG ceiling and reference lines
   DIR/critic.png                       the critic's ground-truth alignment and error over training
   DIR/sum_rate.png, DIR/ma_reward.png, DIR/eval_sum_rate.png   mean +- 95% CI over seeds
   DIR/chi.png                          with --state_exp: the substitute probability chi per epoch
@@ -29,41 +34,44 @@ Writes, atomically:
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 from absl import app, flags
 
-from d2rl_jax.checkpoint import SettingsMismatch, check_settings, latest_checkpoint
 from d2rl_jax.config import (
     ACTOR_KINDS,
-    COMPUTED_REWARD_DESIGNS,
     CRITIC_KINDS,
     CRITIC_NORMS,
     EXPLORATION_KINDS,
-    LEARNERS,
     REWARD_DESIGNS,
     TRAIN_PRESETS,
     ConfigError,
-    preset_hparams,
-    train_preset,
 )
-from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
-from d2rl_jax.metrics import moving_average
-from d2rl_jax.retrain import write_run_info
-from d2rl_jax.runner import RunResult, run_settings, run_training
-from d2rl_jax.summaries import MA_EPOCH_COLUMN, MA_SECONDS_COLUMN, RATIO_LEVELS, milestone_columns, run_rows
-from d2rl_jax.timing import device_info
+from d2rl_jax.env import ENVIRONMENTS
+from d2rl_jax.learners import LEARNERS, check_learner
+from d2rl_jax.run.checkpoint import SettingsMismatch, check_settings, latest_checkpoint
+from d2rl_jax.run.distributed import writes_files
+from d2rl_jax.run.grids import preset_config, run_variants
+from d2rl_jax.run.io import write_json_atomic, write_text_atomic
+from d2rl_jax.run.results import write_metrics
+from d2rl_jax.run.retrain import write_run_info
+from d2rl_jax.run.runner import RunResult, run_settings, run_training
+from d2rl_jax.run.statistics import moving_average
+from d2rl_jax.run.summaries import MA_EPOCH_COLUMN, MA_SECONDS_COLUMN, RATIO_LEVELS, milestone_columns, run_rows
+from d2rl_jax.run.tensorboard import TensorBoardLog
+from d2rl_jax.run.timing import device_info
 from experiments.common import run_cli
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("preset", "quick", list(TRAIN_PRESETS), "Training preset (environment, sizes, learning settings).")
+flags.DEFINE_enum("preset", "quick", list(TRAIN_PRESETS), "Training preset (sizes, learning settings, epochs).")
+flags.DEFINE_enum("env", None, list(ENVIRONMENTS), "Environment (default: the preset's, the paper's full duplex).")
 flags.DEFINE_list("actor", ["mlp", "diffusion"], f"Actor kinds to train, comma-separated, from {ACTOR_KINDS}.")
 flags.DEFINE_enum("reward", None, list(REWARD_DESIGNS), "Reward design (default: the preset's).")
-flags.DEFINE_enum("learner", "ddpg", list(LEARNERS), "ddpg, or apg: the analytic policy gradient through the physics.")
-flags.DEFINE_list("apg_reference", ["all"], "With --learner ddpg, the actors whose APG reference (the ceiling the "
-                  "figures draw) is trained too: 'all' (every --actor), 'none', or a comma-separated list.")
+flags.DEFINE_string("learner", None, "A registered learner (d2rl_jax/learners: ddpg, apg, ...; default: the "
+                    "preset's, ddpg).")
+flags.DEFINE_list("apg_reference", ["all"], "Unless --learner apg, the actors whose APG ceiling (the dashed curve of "
+                  "the figures) is trained too: 'all' (every --actor), 'none', or a comma-separated list.")
 flags.DEFINE_integer("epochs", None, "Epochs (default: the preset's); a multiple of --chunk.", lower_bound=1)
 flags.DEFINE_integer("chunk", None, "Epochs per compiled chunk between progress lines and checkpoints.",
                      lower_bound=1)
@@ -72,7 +80,7 @@ flags.DEFINE_integer("seeds", 2, "Number of seeds (vmapped in one program).", lo
 flags.DEFINE_integer("seed_offset", 0, "First seed.")
 # Static learning settings (default: the preset's).
 flags.DEFINE_enum("exploration", None, list(EXPLORATION_KINDS), "Exploration of the executed actions.")
-flags.DEFINE_integer("num_envs", None, "Environments stepped per epoch (T).", lower_bound=1)
+flags.DEFINE_integer("num_envs", None, "Environments stepped per epoch.", lower_bound=1)
 flags.DEFINE_integer("batch_size", None, "Replay batch size.", lower_bound=1)
 flags.DEFINE_integer("buffer_size", None, "Replay buffer capacity.", lower_bound=1)
 flags.DEFINE_integer("critic_updates", None, "Critic steps per epoch.", lower_bound=1)
@@ -93,11 +101,12 @@ _TRACED_FLAGS = {
     "reward_lr": ("reward_lr", "Learning rate of the reward network (designed_mlp/_gdm, gdm)."),
     "M": ("max_replace_prob", "State exploration: maximum substitute probability M."),
     "eta": ("replace_rate", "State exploration: update rate eta of chi."),
-    "T": ("gate_threshold", "State exploration: gate threshold T (chi rises while the gate quantity is below it; "
-          "see docs/design-notes.md for the measured range)."),
+    "gate_threshold": ("gate_threshold", "State exploration: gate threshold T (chi rises while the gate quantity "
+                       "is below it; see docs/design-notes.md for the measured range)."),
 }
 for _flag, (_, _help) in _TRACED_FLAGS.items():
     flags.DEFINE_float(_flag, None, _help)
+flags.DEFINE_alias("T", "gate_threshold")  # the paper's symbol
 flags.DEFINE_bool("state_exp", False, "GDM state exploration (Algorithm 1).")
 flags.DEFINE_string("out", None, "Output directory (default runs/<preset>).")
 flags.DEFINE_bool("resume", False, "Continue from the checkpoints in --out.")
@@ -113,16 +122,19 @@ def _flag_of(err: ConfigError) -> str | None:
 
 
 def _settings():
-    """(static config, traced hyperparameters): the preset's, changed by every flag given."""
+    """(static config, traced hyperparameters): the preset's on the chosen environment, changed by every flag
+    given; checked against the learner's needs."""
+    if FLAGS.learner is not None and FLAGS.learner not in LEARNERS:
+        raise app.UsageError(f"--learner={FLAGS.learner}: must be a registered learner, one of {tuple(LEARNERS)}")
     changes = {f: getattr(FLAGS, f) for f in _STATIC_FLAGS if getattr(FLAGS, f) is not None}
     if FLAGS.state_exp:
         changes["state_exploration"] = True
-    cfg = train_preset(FLAGS.preset).replace(**changes)
-    cfg = cfg.with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)
+    cfg, hp = preset_config(FLAGS.preset, FLAGS.env)
+    cfg = cfg.replace(**changes).with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)
+    check_learner(cfg)
     traced = {field: getattr(FLAGS, flag) for flag, (field, _) in _TRACED_FLAGS.items()
               if getattr(FLAGS, flag) is not None}
-    hp = preset_hparams(FLAGS.preset).replace(**traced)
-    return cfg, hp
+    return cfg, hp.replace(**traced)
 
 
 def _summary(result: RunResult, cfg, variant: str) -> dict:
@@ -143,6 +155,7 @@ def _summary(result: RunResult, cfg, variant: str) -> dict:
         "final_ratio_to_optimizer": mean("ratio_to_optimizer"),
         "final_ratio_to_optimizer_per_seed": [r["ratio_to_optimizer"] for r in rows],
         "final_ratio_to_bound": mean("ratio_to_bound"),
+        "final_eval_reward": mean("final_reward"),
         "final_ma_sum_rate": mean("final_ma_sum_rate"),
         "final_critic_alignment": mean("critic_alignment"),
         "final_critic_error": mean("critic_error"),
@@ -163,25 +176,6 @@ def _summary(result: RunResult, cfg, variant: str) -> dict:
         summary.update(chi_rise_epoch_per_seed=[r["chi_rise_epoch"] for r in rows], final_chi=mean("final_chi"),
                        replacements=sum(r["replacements"] for r in rows))
     return summary
-
-
-def _save_metrics(path: Path, result: RunResult) -> None:
-    buffer = io.BytesIO()
-    arrays = {f"epoch/{k}": v for k, v in result.epoch_metrics.items()}
-    arrays.update({f"eval/{k}": v for k, v in result.eval_metrics.items()})
-    np.savez_compressed(buffer, **arrays)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
-def _variants(cfg) -> list[tuple[str, object]]:
-    """(name, config) of every program to train: each actor, and its APG reference after the DDPG runs."""
-    variants = [(actor if cfg.learner == "ddpg" else f"{actor}.apg", cfg.replace(actor=actor))
-                for actor in FLAGS.actor]
-    if cfg.learner == "ddpg":
-        # APG ascends the computed part of a learned design, so a learned design's reference is `designed`'s
-        base = cfg if cfg.reward in COMPUTED_REWARD_DESIGNS else cfg.replace(reward="designed")
-        variants += [(f"{actor}.apg", base.replace(actor=actor, learner="apg")) for actor in _reference_actors()]
-    return variants
 
 
 def _reference_actors() -> list[str]:
@@ -206,6 +200,13 @@ def _learning_line(s: dict) -> str:
     return "".join(f"{r:>14}" for r in reached)
 
 
+def _reference_line(references: dict[str, float], bound: float) -> str:
+    """The held-out reference levels as mean sum rates and as mean rewards of the designed design (C - R')."""
+    return ("references (held-out mean C): " + ", ".join(f"{k} {v:.3f}" for k, v in references.items())
+            + "\nreference rewards (C - R', the designed reward; GDMOPT's reward on gdmopt_power): "
+            + ", ".join(f"{k} {v - bound:+.3f}" for k, v in references.items()))
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -219,59 +220,66 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(str(err) + (f" (flag {flag})" if flag else "")) from None
     out = Path(FLAGS.out or f"runs/{FLAGS.preset}")
     seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))
-    variants = _variants(cfg)
-    earlier = [name for name, _ in variants if latest_checkpoint(out / name / "checkpoints") is not None]
+    variants = run_variants(cfg, FLAGS.actor, hp, _reference_actors())
+    configs = {v.name: v.config(cfg) for v in variants}
+    earlier = [v.name for v in variants if latest_checkpoint(out / v.name / "checkpoints") is not None]
     if earlier and not FLAGS.resume:  # checked before anything is written: the earlier run's files stay intact
         raise app.UsageError(f"--out={out} already holds checkpoints of an earlier run ({', '.join(earlier)}): "
                              "pass --resume to continue it, or choose a new --out")
-    for name, variant in variants:  # before config.json is rewritten: a refused resume changes no file
-        if name in earlier:
-            try:
-                check_settings(out / name / "checkpoints", run_settings(variant, seeds, [hp] * len(seeds)))
-            except SettingsMismatch as err:
-                raise app.UsageError(f"--resume [{name}]: {err}") from None
+    for name in earlier:  # before config.json is rewritten: a refused resume changes no file
+        try:
+            check_settings(out / name / "checkpoints", run_settings(configs[name], seeds, [hp] * len(seeds)))
+        except SettingsMismatch as err:
+            raise app.UsageError(f"--resume [{name}]: {err}") from None
     write_json_atomic(out / "config.json", {"preset": FLAGS.preset, "actors": FLAGS.actor, "seeds": seeds,
                                             "train_config": cfg.to_dict(), "hyperparams": hp.to_dict(),
-                                            "variants": {name: c.to_dict() for name, c in variants}})
+                                            "variants": {name: c.to_dict() for name, c in configs.items()}})
     state_exp = f" state_exp(M={hp.max_replace_prob:g}, eta={hp.replace_rate:g}, T={hp.gate_threshold:g})" \
         if cfg.state_exploration else ""
-    print(f"preset={FLAGS.preset} learner={cfg.learner} reward={cfg.reward}{state_exp} epochs={cfg.num_epochs} "
-          f"seeds={seeds} -> {out}", flush=True)
+    print(f"preset={FLAGS.preset} env={cfg.env.env_name} learner={cfg.learner} reward={cfg.reward}{state_exp} "
+          f"epochs={cfg.num_epochs} seeds={seeds} -> {out}", flush=True)
     summaries, curves = {}, {"sum_rate": {}, "ma_reward": {}, "eval": {}, "ratio": {}, "chi": {}, "alignment": {},
                              "error": {}}
-    references = None
-    for name, variant in variants:
+    for variant in variants:
+        name, variant_cfg = variant.name, configs[variant.name]
         print(f"[{name}] compiling and training {len(seeds)} run(s) in one program ...", flush=True)
-        write_run_info(out / name, variant, seeds, [hp] * len(seeds))  # for experiments.retrain --from
-        result = run_training(variant, seeds, hp, checkpoint_dir=out / name / "checkpoints", resume=FLAGS.resume,
-                              progress=lambda line, name=name: print(f"[{name}] {line}", flush=True))
-        _save_metrics(out / name / "metrics.npz", result)
-        summaries[name] = _summary(result, variant, name)
+        write_run_info(out / name, variant_cfg, seeds, [hp] * len(seeds))  # for experiments.retrain --from
+        logs = TensorBoardLog(out / "tensorboard" / name, [f"seed_{s}" for s in seeds]) if writes_files() else None
+        result = run_training(variant_cfg, seeds, hp, checkpoint_dir=out / name / "checkpoints", resume=FLAGS.resume,
+                              progress=lambda line, name=name: print(f"[{name}] {line}", flush=True),
+                              on_chunk=None if logs is None else logs.write_chunk)
+        if logs is not None:
+            logs.close()
+        write_metrics(out / name / "metrics.npz", result.epoch_metrics, result.eval_metrics)
+        summaries[name] = _summary(result, variant_cfg, name)
         epochs = np.arange(1, cfg.num_epochs + 1)
         eval_epochs = result.eval_metrics["eval_epoch"][0]
-        if cfg.state_exploration:  # the real environment's C apart from that of the stored (partly generated) states
+        if variant.state_exploration:  # the real environment's C apart from that of the stored (generated) states
             curves["sum_rate"][f"{name}, real states"] = (
                 epochs, moving_average(result.epoch_metrics["real_sum_rate"], cfg.ma_window))
             curves["sum_rate"][f"{name}, stored (generated where replaced)"] = (
                 epochs, moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window))
+            curves["chi"][name] = (epochs, result.epoch_metrics["chi"])
+            if None in summaries[name]["chi_rise_epoch_per_seed"]:
+                print(f"[{name}] WARNING: chi never left 0 in some seed: the gate quantity stayed above T="
+                      f"{hp.gate_threshold:g}; this is not a state-exploration result (lower --gate_threshold)",
+                      flush=True)
         else:
             curves["sum_rate"][name] = (epochs, moving_average(result.epoch_metrics["sum_rate"], cfg.ma_window))
         curves["ma_reward"][name] = (epochs, moving_average(result.epoch_metrics["reward"], cfg.ma_window))
         curves["eval"][name] = (eval_epochs, result.eval_metrics["eval_sum_rate"])
         curves["ratio"][name] = (eval_epochs, result.eval_metrics["eval_ratio_to_optimizer"])
-        if variant.learner == "ddpg":
+        if result.fns.has_critic:
             curves["alignment"][name] = (eval_epochs, result.eval_metrics["eval_critic_alignment"])
             curves["error"][name] = (eval_epochs, result.eval_metrics["eval_critic_error"])
-        if cfg.state_exploration and variant.learner == cfg.learner:
-            curves["chi"][name] = (epochs, result.epoch_metrics["chi"])
-            if None in summaries[name]["chi_rise_epoch_per_seed"]:
-                print(f"[{name}] WARNING: chi never left 0 in some seed: the gate quantity stayed above T="
-                      f"{hp.gate_threshold:g}; this is not a state-exploration result (lower --T)", flush=True)
-        references = result.fns.eval_batch.reference_levels()
-    write_json_atomic(out / "summary.json", {"variants": summaries, "references": references, "device": device_info()})
+        batch = result.fns.eval_batch
+        references, bound = batch.reference_levels(), float(batch.bound.mean())
+    write_json_atomic(out / "summary.json", {"variants": summaries, "references": references,
+                                             "reference_rewards": {k: v - bound for k, v in references.items()},
+                                             "env": cfg.env.env_name, "device": device_info()})
     from experiments.plots import plot_curves, plot_learning  # here: matplotlib's import delays training's start
 
-    title = f"{FLAGS.preset}: {cfg.learner}, {cfg.reward} reward"
+    title = f"{FLAGS.preset} ({cfg.env.env_name}): {cfg.learner}, {cfg.reward} reward"
     plot_learning(curves["ratio"], references, f"{title}: held-out C/C* (mean +- 95% CI, {len(seeds)} seeds)",
                   out / "learning.png")
     if curves["alignment"]:
@@ -283,21 +291,21 @@ def main(argv: list[str]) -> None:
                 out / "ma_reward.png")
     plot_curves(curves["eval"], "sum rate (bit/s/Hz), held-out states", f"{FLAGS.preset}: policy without exploration",
                 out / "eval_sum_rate.png", references=references)
-    if cfg.state_exploration:
+    if curves["chi"]:
         plot_curves(curves["chi"], "substitute probability chi", f"{FLAGS.preset}: state exploration (Algorithm 1)",
                     out / "chi.png")
     levels = "".join(f"{f'epoch {level:g}C*':>14}" for level in RATIO_LEVELS)
-    lines = [f"{'variant':<16}{'final C':>9}{'C/C*':>7}{'cos':>6}{levels}{'s/epoch':>10}{'compile s':>10}"]
+    lines = [f"{'variant':<24}{'final C':>9}{'C/C*':>7}{'reward':>8}{'cos':>6}{levels}{'s/epoch':>10}"
+             f"{'compile s':>10}"]
     for s in summaries.values():
         cos = s["final_critic_alignment"]
-        lines.append(f"{s['variant']:<16}{s['final_eval_sum_rate']:9.3f}{s['final_ratio_to_optimizer']:7.3f}"
-                     f"{cos if np.isfinite(cos) else float('nan'):6.2f}{_learning_line(s)}"
-                     f"{s['seconds_per_epoch_per_run']:10.4f}{s['compile_s'] or float('nan'):10.1f}")
-    lines.append("references (held-out mean C): " + ", ".join(f"{k} {v:.3f}" for k, v in references.items()))
-    table = "\n".join(lines)
+        lines.append(f"{s['variant']:<24}{s['final_eval_sum_rate']:9.3f}{s['final_ratio_to_optimizer']:7.3f}"
+                     f"{s['final_eval_reward']:+8.3f}{cos if np.isfinite(cos) else float('nan'):6.2f}"
+                     f"{_learning_line(s)}{s['seconds_per_epoch_per_run']:10.4f}{s['compile_s'] or float('nan'):10.1f}")
+    table = "\n".join(lines + [_reference_line(references, bound)])
     write_text_atomic(out / "summary.txt", table + "\n")
-    print("\n" + table + f"\n\nwrote {out}/summary.json, learning.png, metrics.npz per variant, and PNG curves",
-          flush=True)
+    print("\n" + table + f"\n\nwrote {out}/summary.json, learning.png, metrics.npz per variant, PNG curves, and "
+          f"TensorBoard logs (tensorboard --logdir {out}/tensorboard)", flush=True)
 
 
 if __name__ == "__main__":

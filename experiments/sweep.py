@@ -1,13 +1,15 @@
 r"""Sweep a named grid: every variant one compiled program over its runs (points x seeds), memory-planned.
 
     python -m experiments.sweep --grid state_exp|reward_exp|action_exp [--seeds S] [--epochs N] \
-        [--preset quick|paper|small] [--out DIR] [--resume] [--M 0.1,0.5 --eta 0.01] [--designs gdm,raw]
+        [--preset quick|paper|small] [--env gdmopt_power] [--out DIR] [--resume] [--M 0.1,0.5 --eta 0.01] \
+        [--designs gdm,raw]
 
 Grids (d2rl_jax/grids.py): action_exp (MLP vs diffusion actor, Figs. 2-3), reward_exp (five reward
 designs, Figs. 4-6), state_exp (M x eta for each learned/designed reward with state exploration,
 raw with it, and every design without it, Figs. 7-9). The plan (runs, chunks, bytes per run,
 compile count) is printed and written to DIR/plan.json before training; DIR/summary.csv gets one
-row per run; `python -m experiments.figures --from DIR` draws the figures and reproduction.md.
+row per run, DIR/tensorboard/ each run's TensorBoard events; `python -m experiments.figures --from DIR`
+draws the figures and reproduction.md.
 An interrupted sweep continues with --resume and loses no finished run.
 
 Several devices: the run axis of each chunk is sharded over them. Several hosts (TPU pod, GPU
@@ -23,11 +25,12 @@ import numpy as np
 from absl import app, flags
 
 from d2rl_jax.config import ConfigError
-from d2rl_jax.grids import GRIDS, SWEEP_PRESETS, sweep_config
-from d2rl_jax.io import write_json_atomic
-from d2rl_jax.summaries import select_best_points
-from d2rl_jax.sweep import plan_sweep, prepare_sweep_dir, run_sweep, sweep_timing
-from d2rl_jax.timing import device_info
+from d2rl_jax.env import ENVIRONMENTS
+from d2rl_jax.run.grids import GRIDS, SWEEP_PRESETS, sweep_config
+from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.summaries import select_best_points
+from d2rl_jax.run.sweep import plan_sweep, prepare_sweep_dir, run_sweep, sweep_timing
+from d2rl_jax.run.timing import device_info
 from experiments import common
 from experiments.common import (
     define_distributed_flags,
@@ -39,7 +42,8 @@ from experiments.common import (
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("grid", None, list(GRIDS), "Named grid (d2rl_jax/grids.py).")
-flags.DEFINE_enum("preset", "quick", list(SWEEP_PRESETS), "Sweep preset (sizes and epochs, d2rl_jax/grids.py).")
+flags.DEFINE_enum("preset", "quick", list(SWEEP_PRESETS), "Sweep preset (sizes and epochs, d2rl_jax/run/grids.py).")
+flags.DEFINE_enum("env", None, list(ENVIRONMENTS), "Environment (default: the preset's, the paper's full duplex).")
 flags.DEFINE_integer("seeds", 2, "Seeds per grid point.", lower_bound=1)
 flags.DEFINE_integer("seed_offset", 0, "First seed.")
 flags.DEFINE_integer("epochs", None, "Epochs per run (default: the preset's); a multiple of --chunk.", lower_bound=1)
@@ -52,6 +56,7 @@ flags.DEFINE_float("memory_gb", None, "Memory budget in GiB for the runs of one 
 flags.DEFINE_integer("max_chunk", None, "At most this many runs per chunk.", lower_bound=1)
 flags.DEFINE_string("out", None, "Output directory (default runs/sweep_<grid>_<preset>).")
 flags.DEFINE_bool("resume", False, "Continue the sweep in --out: finished chunks are skipped.")
+flags.DEFINE_bool("tensorboard", True, "TensorBoard events of every run under DIR/tensorboard.")
 flags.DEFINE_bool("checkpoints", True, "Orbax checkpoints after every compiled chunk of epochs (the replay buffers "
                   "dominate their size); without them an interrupted chunk restarts, finished chunks are kept.")
 flags.DEFINE_integer("project_epochs", None, "Also report the wall time this sweep would take at this many epochs "
@@ -82,11 +87,12 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     init_distributed()
     try:
-        base_cfg, base_hp = sweep_config(FLAGS.preset, epochs=FLAGS.epochs, chunk=FLAGS.chunk)
+        base_cfg, base_hp = sweep_config(FLAGS.preset, epochs=FLAGS.epochs, chunk=FLAGS.chunk, env=FLAGS.env)
         variants = grid_from_flags(FLAGS.grid, base_hp)
     except ConfigError as err:
         raise app.UsageError(str(err)) from None
-    out = Path(FLAGS.out or f"runs/sweep_{FLAGS.grid}_{FLAGS.preset}")
+    env = "" if FLAGS.env in (None, "full_duplex") else f"_{FLAGS.env}"
+    out = Path(FLAGS.out or f"runs/sweep_{FLAGS.grid}_{FLAGS.preset}{env}")
     seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))
     budget = None if FLAGS.memory_gb is None else int(FLAGS.memory_gb * 2**30)
     try:
@@ -98,7 +104,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"--out={out}: {err}" if isinstance(err, FileExistsError | ValueError) else str(err)
                              ) from None
     print(plan.describe() + f"\n-> {out}  (device: {device_info()['device_kind']})", flush=True)
-    rows = run_sweep(plan, out, resume=FLAGS.resume, checkpoints=FLAGS.checkpoints,
+    rows = run_sweep(plan, out, resume=FLAGS.resume, checkpoints=FLAGS.checkpoints, tensorboard=FLAGS.tensorboard,
                      progress=lambda line: print(line, flush=True))
     table = _final_table(rows, FLAGS.grid)
     timing = {**sweep_timing(rows, FLAGS.project_epochs), "device": device_info()}

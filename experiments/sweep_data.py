@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from absl import app
 
-from d2rl_jax.metrics import moving_average
-from d2rl_jax.sweep import load_metrics
+from d2rl_jax.run.statistics import moving_average
+from d2rl_jax.run.sweep import load_metrics
 
 
 def _number(text: str):

@@ -24,7 +24,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-from d2rl_jax.cache import enable_cache  # noqa: E402
+from d2rl_jax.run.cache import enable_cache  # noqa: E402
 
 # In-process too, the small preset's held-out references (an optimizer run) are computed once per session, not
 # once per test module and worker (programs: JAX's own cache above, at its default thresholds).

@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from d2rl_jax.checkpoint import SETTINGS_FILE, RunCheckpointer, SettingsMismatch, settings_differences
 from d2rl_jax.config import HyperParams, train_preset
-from d2rl_jax.runner import run_training
+from d2rl_jax.run.checkpoint import SETTINGS_FILE, RunCheckpointer, SettingsMismatch, settings_differences
+from d2rl_jax.run.runner import run_training
 
 
 def test_restore_refuses_an_array_of_another_shape(tmp_path):

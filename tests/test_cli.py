@@ -7,8 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from d2rl_jax.metrics import convergence_epoch, moving_average
-from d2rl_jax.retrain import read_run_info
+from d2rl_jax.run.results import read_metrics
+from d2rl_jax.run.retrain import read_run_info
+from d2rl_jax.run.statistics import convergence_epoch, moving_average
+from d2rl_jax.run.tensorboard import read_scalars
 
 
 def _run(*args, cwd=None):
@@ -42,26 +44,40 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
             "--eta", "0.05", "--T", "1e9", "--apg_reference", "none", "--out", str(out))
     proc = _run(*args)
     assert proc.returncode == 0, proc.stderr
+    variant = "mlp.designed_mlp.state"  # named as in the sweep grids
     for name in ("config.json", "summary.json", "summary.txt", "sum_rate.png", "ma_reward.png",
-                 "eval_sum_rate.png", "chi.png", "mlp/metrics.npz"):
+                 "eval_sum_rate.png", "chi.png", f"{variant}/metrics.npz"):
         assert (out / name).stat().st_size > 0, name
     config = json.loads((out / "config.json").read_text())
     assert config["train_config"]["reward"] == "designed_mlp" and config["train_config"]["state_exploration"]
     assert config["hyperparams"]["max_replace_prob"] == 0.3 and config["hyperparams"]["replace_rate"] == 0.05
-    summary = json.loads((out / "summary.json").read_text())["variants"]["mlp"]
+    assert config["hyperparams"]["gate_threshold"] == 1e9  # --T, the alias of --gate_threshold
+    summary = json.loads((out / "summary.json").read_text())["variants"][variant]
     assert summary["seeds"] == 2 and summary["seconds_per_epoch_per_run"] > 0
     # the convergence epochs are DESIGN §8's rule on the saved curves (the real environment's MA sum rate)
-    saved = np.load(out / "mlp" / "metrics.npz")
-    ma = moving_average(saved["epoch/real_sum_rate"], config["train_config"]["ma_window"])
+    epochs, evals, _ = read_metrics(out / variant / "metrics.npz")
+    ma = moving_average(epochs["real_sum_rate"], config["train_config"]["ma_window"])
     expected = [convergence_epoch(ma[i], config["train_config"]["convergence_tolerance"]) for i in range(2)]
     assert summary["convergence_epoch_per_seed"] == expected and summary["convergence_epoch"] == np.mean(expected)
     assert summary["chi_rise_epoch_per_seed"] == [1, 1] and summary["final_chi"] == pytest.approx(0.3)
     assert summary["replacements"] > 0
+    assert summary["final_eval_reward"] == pytest.approx(float(np.mean(evals["eval_reward"][:, -1])))
+    # TensorBoard: every run's per-epoch and per-evaluation scalars, as in metrics.npz
+    for seed in (0, 1):
+        scalars = read_scalars(out / "tensorboard" / variant / f"seed_{seed}")
+        for tag, values in (("train/sum_rate", epochs["sum_rate"]), ("train/chi", epochs["chi"]),
+                            ("train/critic_loss", epochs["critic_loss"]), ("eval/ratio_to_optimizer",
+                                                                           evals["eval_ratio_to_optimizer"])):
+            steps = [step for step, _ in scalars[tag]]
+            expected_steps = list(range(1, 101)) if tag.startswith("train") else [50, 100]
+            assert steps == expected_steps, tag
+            np.testing.assert_allclose([v for _, v in scalars[tag]], values[seed], rtol=1e-6, err_msg=tag)
+        assert [step for step, _ in scalars["time/seconds_per_epoch"]] == [50, 100]
     resumed = _run(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from chunk 2/2" in resumed.stdout
-    assert json.loads((out / "summary.json").read_text())["variants"]["mlp"]["final_eval_sum_rate"] == pytest.approx(
-        summary["final_eval_sum_rate"])
+    assert json.loads((out / "summary.json").read_text())["variants"][variant]["final_eval_sum_rate"] == \
+        pytest.approx(summary["final_eval_sum_rate"])
     config_before = (out / "config.json").read_text()
     again = _run(*args[:-2], "--out", str(out), "--seeds", "3")  # a new run must not overwrite or mix with it
     assert again.returncode != 0 and "already holds checkpoints" in again.stderr and "--resume" in again.stderr
@@ -72,10 +88,10 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
     assert (out / "config.json").read_text() == config_before
     # its runs can be retrained after a drift: run.json describes them for `experiments.retrain --from`
     # (the loading itself is tested on the retrain command's own pre-training, the same checkpoint layout)
-    cfg, seeds, hps = read_run_info(out / "mlp")
+    cfg, seeds, hps = read_run_info(out / variant)
     assert json.loads(json.dumps(cfg.to_dict())) == {**config["train_config"], "actor": "mlp"}
     assert seeds == [0, 1] and [hp.to_dict() for hp in hps] == [config["hyperparams"]] * 2
-    assert (out / "mlp" / "checkpoints").is_dir()
+    assert (out / variant / "checkpoints").is_dir()
 
 
 def test_run_cli_trains_the_apg_ceiling_beside_ddpg(tmp_path):
@@ -86,13 +102,13 @@ def test_run_cli_trains_the_apg_ceiling_beside_ddpg(tmp_path):
     assert "critic cos" in proc.stdout and "C/C*" in proc.stdout  # the progress line reads learning
     summary = json.loads((out / "summary.json").read_text())
     variants = summary["variants"]
-    assert set(variants) == {"mlp", "mlp.apg"} and variants["mlp.apg"]["learner"] == "apg"
-    assert -1 <= variants["mlp"]["final_critic_alignment"] <= 1
+    assert set(variants) == {"mlp.designed", "mlp.designed.apg"} and variants["mlp.designed.apg"]["learner"] == "apg"
+    assert -1 <= variants["mlp.designed"]["final_critic_alignment"] <= 1
     assert set(summary["references"]) == {"C* (optimizer)", "R' (upper bound)", "heuristic (MRT + MMSE)",
                                           "random actions"}
     config = json.loads((out / "config.json").read_text())
-    assert config["train_config"]["critic_updates"] == 2 and config["variants"]["mlp.apg"]["learner"] == "apg"
-    for name in ("learning.png", "critic.png", "mlp.apg/metrics.npz"):
+    assert config["train_config"]["critic_updates"] == 2 and config["variants"]["mlp.designed.apg"]["learner"] == "apg"
+    for name in ("learning.png", "critic.png", "mlp.designed.apg/metrics.npz"):
         assert (out / name).stat().st_size > 0, name
 
 

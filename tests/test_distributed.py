@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from d2rl_jax.grids import make_grid, sweep_config
-from d2rl_jax.sweep import plan_sweep, run_sweep
+from d2rl_jax.run.grids import make_grid, sweep_config
+from d2rl_jax.run.sweep import plan_sweep, run_sweep
 
 # One variant, 4 seeds in chunks of 2 (one run per process each): one program, two sweep chunks.
 ARGS = ("--grid", "reward_exp", "--preset", "small", "--actor", "mlp", "--designs", "designed", "--noreferences",
@@ -89,7 +89,8 @@ def test_two_processes_killed_mid_sweep_resume_to_the_one_process_summary(refere
     assert "2 runs sharded over 2 devices" in outputs[0] and "2 runs sharded over 2 devices" in outputs[1]
     _assert_same_rows(_rows(out / "summary.csv"), reference)
     assert not list(out.glob("*/*.ckpt"))
-    assert sorted(p.name for p in out.iterdir()) == ["mlp.designed", "plan.json", "summary.csv", "timing.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["mlp.designed", "plan.json", "summary.csv", "tensorboard",
+                                                     "timing.json"]
     assert sorted(p.name for p in (out / "mlp.designed").iterdir()) == [
         "chunk_000.json", "chunk_000.npz", "chunk_001.json", "chunk_001.npz"]
 

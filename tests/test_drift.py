@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from d2rl_jax.config import ConfigError, HyperParams, env_preset, train_preset
-from d2rl_jax.drift import DriftScenario, drifted_params, params_at, relocates
-from d2rl_jax.env.mobility import uniform_in_sector
-from d2rl_jax.env.params import make_env_params
-from d2rl_jax.metrics import recovery_epoch, recovery_loss
-from d2rl_jax.train import make_eval_batch, make_train, stack_hparams
+from d2rl_jax.env.full_duplex.drift import DriftScenario, drifted_params, relocates
+from d2rl_jax.env.full_duplex.mobility import uniform_in_sector
+from d2rl_jax.env.full_duplex.params import make_env_params
+from d2rl_jax.run.statistics import recovery_epoch, recovery_loss
+from d2rl_jax.training import make_eval_batch, make_train, stack_hparams
+from d2rl_jax.training.drift import params_at
 
 
 @pytest.mark.parametrize("scenario", [DriftScenario("clutter_move"), DriftScenario("noise", noise_rise_db=10.0)])

@@ -37,7 +37,7 @@ def test_reset_and_step_shapes(paper_env, key):
     assert np.all(np.abs(obs) < 10.0)  # O(1) features
     action = jnp.zeros(env.action_size)
     obs2, state2, info, done, extra = _jit_step(env)(key, state, action, params)
-    assert obs2.shape == (140,) and info.ul_rates.shape == (4,) and info.dl_rates.shape == (6,)
+    assert obs2.shape == (140,) and info.link_rates.ul.shape == (4,) and info.link_rates.dl.shape == (6,)
     assert info.sum_rate.shape == () and done.dtype == jnp.bool_
     assert float(info.upper_bound) >= float(info.sum_rate)
 
@@ -71,7 +71,7 @@ def test_env_step_never_returns_nan(mmse_env, raw):
     env, params, state = mmse_env
     obs, _, info, _, extra = _jit_step(env)(jax.random.key(1), state, jnp.asarray(raw), params)
     assert np.all(np.isfinite(obs))
-    assert all(np.all(np.isfinite(x)) for x in info)
+    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(info))
     assert float(info.sum_rate) <= float(info.upper_bound) * (1 + 1e-5)
     assert bool(extra["nonfinite_action"]) == (not np.all(np.isfinite(raw)))
 

@@ -10,7 +10,7 @@ import scipy.stats
 from d2rl_jax.agents import explore, make_actor, noise_std_at
 from d2rl_jax.config import HyperParams, train_preset
 from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.train import hparams_to_arrays, make_train
+from d2rl_jax.training import hparams_to_arrays, make_train
 
 ROWS, ACTION_SIZE = 20_000, 6
 
@@ -100,7 +100,7 @@ def test_training_executes_the_policy_action_plus_scheduled_gaussian_noise():
     state = fns.init(jax.random.key(0), hp)
     T = cfg.num_envs
     for epoch, sigma in enumerate([0.3, 0.2, 0.1, 0.1]):
-        policy = np.asarray(actor.act(state.agent.actor_params, None, state.obs))
+        policy = np.asarray(actor.act(state.agent.actor.params, None, state.obs))
         before_obs = np.asarray(state.obs)
         state, metrics = step(state, hp)
         assert float(metrics["noise_std"]) == pytest.approx(sigma, rel=1e-5)

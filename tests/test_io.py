@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from d2rl_jax.io import atomic_path, write_json_atomic
+from d2rl_jax.run.io import atomic_path, write_json_atomic
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):

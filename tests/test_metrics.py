@@ -6,19 +6,12 @@ import pytest
 from d2rl_jax.agents import make_actor, make_critic
 from d2rl_jax.agents.rewards import RewardModel
 from d2rl_jax.config import HyperParams, train_preset
-from d2rl_jax.learners import FACTORIES
+from d2rl_jax.core.gradient_metrics import forward_layers, gradient_sums, layer_gradient_magnitudes
+from d2rl_jax.learners import LEARNERS
 from d2rl_jax.learners.base import LearnerParts
-from d2rl_jax.metrics import (
-    convergence_epoch,
-    forward_layers,
-    gradient_sums,
-    layer_gradient_magnitudes,
-    mean_and_ci95,
-    moving_average,
-    t95,
-)
-from d2rl_jax.state_exploration import StateExplorer, StateNormalizer
-from d2rl_jax.train import hparams_to_arrays
+from d2rl_jax.run.statistics import convergence_epoch, mean_and_ci95, moving_average, t95
+from d2rl_jax.training import hparams_to_arrays
+from d2rl_jax.training.state_exploration import StateExplorer, StateNormalizer
 
 
 def test_moving_average_is_a_trailing_window_mean():
@@ -95,7 +88,7 @@ def test_ddpg_reports_the_actor_gradient_of_its_own_update():
     recomputed with jax.grad on the same batch, under the critic that step used."""
     cfg = train_preset("small").replace(actor="mlp", reward="raw", critic_updates=1, policy_delay=1)
     actor = make_actor(cfg, 4)
-    learner = FACTORIES["ddpg"](cfg, actor, LearnerParts(action_size=4, rewards=RewardModel(cfg), reward_fn=None,
+    learner = LEARNERS["ddpg"].make(cfg, actor, LearnerParts(action_size=4, rewards=RewardModel(cfg), reward_fn=None,
                                                          bootstrap=False))
     hp = hparams_to_arrays(HyperParams())
     keys = jax.random.split(jax.random.key(3), 3)
@@ -108,9 +101,9 @@ def test_ddpg_reports_the_actor_gradient_of_its_own_update():
 
     def actor_loss(params):
         actions = actor.act(params, None, obs[0])
-        return -jnp.mean(jnp.minimum(*critic.apply(updated.critic_params, obs[0], actions, actions)))
+        return -jnp.mean(jnp.minimum(*critic.apply(updated.critic.params, obs[0], actions, actions)))
 
-    grads = jax.grad(actor_loss)(agent.actor_params)["params"]
+    grads = jax.grad(actor_loss)(agent.actor.params)["params"]
     expected = [float(jnp.mean(jnp.abs(grads[f"Dense_{k}"]["kernel"]))) for k in range(cfg.actor_depth + 1)]
     np.testing.assert_allclose(metrics["actor_grad_weight"], expected, rtol=1e-4)
     expected_bias = [float(jnp.mean(jnp.abs(grads[f"Dense_{k}"]["bias"]))) for k in range(cfg.actor_depth + 1)]

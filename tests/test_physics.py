@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from d2rl_jax import physics
+from d2rl_jax.env.full_duplex import physics
 
 NOISE = 1e-3
 

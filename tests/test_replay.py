@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from d2rl_jax.replay import add_batch, can_sample, init_buffer, sample_batch
+from d2rl_jax.core.replay import add_batch, can_sample, init_buffer, sample_batch
 
 
 def _batch(start, n):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from d2rl_jax.config import HyperParams, train_preset
-from d2rl_jax.drift import DriftScenario, drifted_params
-from d2rl_jax.metrics import moving_average, recovery_epoch, recovery_loss
-from d2rl_jax.retrain import (
+from d2rl_jax.env.full_duplex.drift import DriftScenario, drifted_params
+from d2rl_jax.run.results import read_metrics
+from d2rl_jax.run.retrain import (
     RetrainResult,
     final_level,
     load_pretrained,
@@ -21,8 +21,9 @@ from d2rl_jax.retrain import (
     retrain,
     write_run_info,
 )
-from d2rl_jax.runner import RunResult, run_training
-from d2rl_jax.train import make_train
+from d2rl_jax.run.runner import RunResult, run_training
+from d2rl_jax.run.statistics import moving_average, recovery_epoch, recovery_loss
+from d2rl_jax.training import make_train
 
 SEEDS = [0, 1]
 
@@ -227,8 +228,8 @@ def test_retrain_cli_writes_the_table_and_figures_and_resumes(tmp_path):
     final = np.mean([float(r["eval_final"]) / float(r["optimum_after"]) for r in rows])
     gap = np.mean([(float(r["eval_final"]) - float(r["scratch_eval_final"])) / float(r["optimum_after"]) for r in rows])
     assert f"| {final:.3f} ± " in report and f"| {gap:+.3f} ± " in report
-    curves = np.load(out / "mlp.designed" / "retrain.npz")
-    assert curves["sum_rate"].shape == (4, 20) and curves["eval_epoch"][:, -1].tolist() == [60, 60, 20, 20]
+    epoch_metrics, eval_metrics, _ = read_metrics(out / "mlp.designed" / "retrain.npz")
+    assert epoch_metrics["sum_rate"].shape == (4, 20) and eval_metrics["eval_epoch"][:, -1].tolist() == [60, 60, 20, 20]
 
     again = _run(*args)  # must not mix with the finished run
     assert again.returncode != 0 and "--resume" in again.stderr

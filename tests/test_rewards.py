@@ -6,11 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from d2rl_jax import references
 from d2rl_jax.agents import RewardModel
 from d2rl_jax.config import REWARD_DESIGNS, HyperParams, train_preset
-from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.train import hparams_to_arrays
+from d2rl_jax.env import FullDuplexEnv, sample_states
+from d2rl_jax.training import hparams_to_arrays
 
 SMALL = train_preset("small")
 HP = hparams_to_arrays(HyperParams(reward_lr=3e-3, kappa=0.1))
@@ -21,7 +20,7 @@ def fixed_batch():
     """64 states of the small system with uniform random actions, and their RewardInfo."""
     env = FullDuplexEnv(SMALL.env)
     params = env.default_params
-    obs, channels = references.sample_drops(env, params, jax.random.key(0), 64)
+    obs, channels = sample_states(env, params, jax.random.key(0), 64)
     actions = jax.random.uniform(jax.random.key(1), (64, env.action_size), minval=-1.0, maxval=1.0)
     info, _ = jax.vmap(env.evaluate, (0, 0, None))(channels, actions, params)
     return obs, actions, info
@@ -32,9 +31,14 @@ def test_each_design_has_its_documented_form(design, fixed_batch):
     obs, actions, info = fixed_batch
     model = RewardModel(SMALL.replace(reward=design))
     state = model.init(jax.random.key(2), obs, actions, HP)
-    reward, term, state = jax.jit(model.collect)(state, jax.random.key(3), obs, actions, info, HP)
+    reward, state, term_metrics = jax.jit(model.collect)(state, jax.random.key(3), obs, actions, info, HP)
     designed = info.sum_rate - info.upper_bound
     assert np.all(np.isfinite(reward))
+    if model.learned:  # the term collect added (same key, the network unchanged by collecting), and its metrics
+        term = model.learned_term(state.params, jax.random.key(3), obs, actions)
+        np.testing.assert_allclose(term_metrics["learned_term_mean"], np.mean(term), rtol=1e-5, atol=1e-6)
+    else:
+        assert term_metrics == {}
     if design == "raw":
         np.testing.assert_array_equal(reward, info.sum_rate)
     elif design == "designed":
@@ -63,7 +67,7 @@ def test_gdm_reward_tracks_the_designed_reward_after_training(fixed_batch):
     obs, actions, info = fixed_batch
     model = RewardModel(SMALL.replace(reward="gdm"))
     state = model.init(jax.random.key(2), obs, actions, HP)
-    _, _, state = model.collect(state, jax.random.key(3), obs, actions, info, HP)  # running mu_R, sigma_R
+    _, state, _ = model.collect(state, jax.random.key(3), obs, actions, info, HP)  # running mu_R, sigma_R
     designed = info.sum_rate - info.upper_bound
     state, losses = _train_reward_net(model, state, obs, actions, designed, jnp.zeros_like(designed), 600)
     assert float(losses[-50:].mean()) < 0.5 * float(losses[:50].mean())
@@ -107,7 +111,7 @@ def test_reward_net_objective_matches_its_formula(advantage_kind, fixed_batch):
     loss = model.loss(state.params, state, jax.random.key(3), obs, actions, designed, advantage, HP)
     term = model.learned_term(state.params, jax.random.key(3), obs, actions)
     a = (advantage - advantage.mean()) / advantage.std() if advantage_kind == "batch" else advantage
-    expected = -jnp.mean(a * term) + HP["reward_l2"] * jnp.mean(term**2)
+    expected = -jnp.mean(a * term) + HP.reward_l2 * jnp.mean(term**2)
     np.testing.assert_allclose(loss, expected, rtol=1e-4, atol=1e-6)
 
 
@@ -142,14 +146,14 @@ def test_training_reaches_the_documented_optimum_of_the_learned_term(design, fix
     cfg = SMALL.replace(reward=design, **cfg_changes)
     model = RewardModel(cfg)
     state = model.init(jax.random.key(2), obs, actions, hp)
-    _, _, state = model.collect(state, jax.random.key(3), obs, actions, info, hp)  # mu_R, sigma_R of this batch
+    _, state, _ = model.collect(state, jax.random.key(3), obs, actions, info, hp)  # mu_R, sigma_R of this batch
     if design == "gdm":
         bound = cfg.gdm_reward_clip
         z = (np.asarray(designed) - float(state.designed.mean)) / float(state.designed.std)
-        optimum = np.clip(z + float(hp["kappa"]) * a / 2.0, -bound, bound)
+        optimum = np.clip(z + float(hp.kappa) * a / 2.0, -bound, bound)
     else:
         bound = 1.0
-        optimum = np.clip(a / (2.0 * float(hp["reward_l2"])), -1.0, 1.0)
+        optimum = np.clip(a / (2.0 * float(hp.reward_l2)), -1.0, 1.0)
     assert 0 < (np.abs(optimum) == bound).sum() < 16  # the clip binds on some rows, not most
 
     def samples(params):  # (16 sampling keys, 32 rows); the MLP is deterministic

@@ -7,9 +7,9 @@ import textwrap
 
 SCRIPT = textwrap.dedent("""
     import sys, jax, numpy as np
-    from d2rl_jax.runner import run_sharding
-    from d2rl_jax.grids import make_grid, sweep_config
-    from d2rl_jax.sweep import load_metrics, plan_sweep, run_sweep
+    from d2rl_jax.run.distributed import run_sharding
+    from d2rl_jax.run.grids import make_grid, sweep_config
+    from d2rl_jax.run.sweep import load_metrics, plan_sweep, run_sweep
     assert len(jax.devices()) == 4, jax.devices()
     assert run_sharding(4) is not None and run_sharding(3) is None and run_sharding(1) is None
     cfg, hp = sweep_config("small", epochs=40, chunk=20)

@@ -7,8 +7,8 @@ import pytest
 
 from d2rl_jax.config import HyperParams, train_preset
 from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.state_exploration import StateExplorer, advance_chi, fit_normalizer
-from d2rl_jax.train import hparams_to_arrays, make_train, stack_hparams
+from d2rl_jax.training import hparams_to_arrays, make_train, stack_hparams
+from d2rl_jax.training.state_exploration import StateExplorer, advance_chi, fit_normalizer
 
 # A learned reward with recomputation at replay time, so these runs also cover that path.
 SMALL = train_preset("small").replace(actor="mlp", reward="designed_mlp", reward_at_sampling=True, num_epochs=30,
@@ -29,7 +29,7 @@ def _reference_chi(gates, threshold, rate, cap):
 @pytest.mark.parametrize("cap, rate", [(0.5, 0.2), (0.0, 0.2), (1.0, 0.001)])
 def test_chi_follows_algorithm_1_for_a_scripted_gate_sequence(cap, rate):
     gates = np.array([np.inf, 3.0, 0.9, 2.0, 0.5, 0.2, 1.0, 0.1, 0.1, 5.0, 0.3, 0.3], np.float32)
-    hp = {"gate_threshold": jnp.float32(1.0), "replace_rate": jnp.float32(rate), "max_replace_prob": jnp.float32(cap)}
+    hp = HyperParams(gate_threshold=1.0, replace_rate=rate, max_replace_prob=cap).arrays()
     _, chis = jax.lax.scan(lambda chi, gate: (advance_chi(chi, gate, hp),) * 2, jnp.float32(0.0), jnp.asarray(gates))
     expected = _reference_chi(gates, 1.0, rate, cap)
     np.testing.assert_allclose(chis, expected, rtol=1e-6, atol=1e-7)

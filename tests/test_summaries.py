@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from d2rl_jax.config import train_preset
-from d2rl_jax.summaries import run_rows
+from d2rl_jax.run.summaries import run_rows
 
 
 def _metrics(runs=2, epochs=200, state_exploration=False):

@@ -14,10 +14,10 @@ import pytest
 
 from d2rl_jax.config import REWARD_DESIGNS, ConfigError
 from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.grids import LEARN_EXP_SETTINGS, RAW_STATE_EXP_POINT, STATE_EXP_DESIGNS, make_grid, sweep_config
-from d2rl_jax.memory import measured_run_bytes, plan_chunks, run_bytes
-from d2rl_jax.summaries import select_best_points
-from d2rl_jax.sweep import load_metrics, plan_sweep, run_sweep
+from d2rl_jax.run.grids import LEARN_EXP_SETTINGS, RAW_STATE_EXP_POINT, STATE_EXP_DESIGNS, make_grid, sweep_config
+from d2rl_jax.run.memory import measured_run_bytes, plan_chunks, run_bytes
+from d2rl_jax.run.summaries import select_best_points
+from d2rl_jax.run.sweep import load_metrics, plan_sweep, run_sweep
 
 # Columns that measure wall time: they differ between two runs of the same sweep.
 TIMING = {"seconds_per_epoch", "seconds_to_convergence", "chunk_train_s", "steady_chunk_s_per_epoch", "compile_s",
@@ -317,7 +317,7 @@ KNOWN = {"mlp.designed": ([8.0, 8.2, 8.4], [0.80, 0.82, 0.84], [300, 400, 500]),
 
 
 def _known_sweep(directory):
-    from d2rl_jax.sweep import CSV_COLUMNS
+    from d2rl_jax.run.sweep import CSV_COLUMNS
     from experiments.sweep_data import SweepData
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,10 @@ from d2rl_jax.agents import make_actor, make_critic
 from d2rl_jax.agents.rewards import RewardModel
 from d2rl_jax.config import HyperParams, preset_hparams, train_preset
 from d2rl_jax.env.probe import ProbeEnv
-from d2rl_jax.learners import FACTORIES
+from d2rl_jax.learners import LEARNERS
 from d2rl_jax.learners.base import LearnerParts
-from d2rl_jax.runner import run_training
-from d2rl_jax.train import hparams_to_arrays, make_train, stack_hparams
+from d2rl_jax.run.runner import run_training
+from d2rl_jax.training import hparams_to_arrays, make_train, stack_hparams
 
 FAST = HyperParams(actor_lr=3e-3, critic_lr=3e-3)
 SMALL = train_preset("small").replace(actor="mlp", num_epochs=100, chunk_epochs=50, eval_every=50)
@@ -110,7 +110,7 @@ def test_horizon_above_one_bootstraps_with_target_networks():
     assert "next_obs" in jax.eval_shape(make_train(cfg).init, jax.random.key(0), hparams_to_arrays(FAST)).buffer.items
     actor = make_actor(cfg, 4)
     critic = make_critic(cfg.critic_kind, cfg.critic_hidden, cfg.critic_depth, False)
-    learner = FACTORIES["ddpg"](cfg, actor, LearnerParts(action_size=4, rewards=RewardModel(cfg), reward_fn=None,
+    learner = LEARNERS["ddpg"].make(cfg, actor, LearnerParts(action_size=4, rewards=RewardModel(cfg), reward_fn=None,
                                                          bootstrap=True))
     tau, gamma = 0.3, 0.9
     hp = hparams_to_arrays(FAST.replace(gamma=gamma, tau=tau, target_noise=0.0))
@@ -120,8 +120,8 @@ def test_horizon_above_one_bootstraps_with_target_networks():
              "reward": jax.random.normal(k[3], (1, 32)), "done": (jax.random.uniform(k[4], (1, 32)) < 0.5) * 1.0}
     agent = learner.init(jax.random.key(0), batch["obs"][0], hp)
     # targets apart from the online networks, so that the TD target and the soft update both see them
-    agent = agent.replace(target_actor_params=learner.init(jax.random.key(1), batch["obs"][0], hp).actor_params,
-                          target_critic_params=learner.init(jax.random.key(2), batch["obs"][0], hp).critic_params)
+    agent = agent.replace(target_actor_params=learner.init(jax.random.key(1), batch["obs"][0], hp).actor.params,
+                          target_critic_params=learner.init(jax.random.key(2), batch["obs"][0], hp).critic.params)
     updated, metrics = jax.jit(learner.update)(agent, batch, jax.random.key(6), hp)
     b = jax.tree.map(lambda x: x[0], batch)
 
@@ -131,12 +131,12 @@ def test_horizon_above_one_bootstraps_with_target_networks():
     next_q = min_q(agent.target_critic_params, b["next_obs"], actor.act(agent.target_actor_params, None,
                                                                          b["next_obs"]))
     y = b["reward"] + gamma * (1.0 - b["done"]) * next_q
-    q1, q2 = critic.apply(agent.critic_params, b["obs"], b["action"], b["action"])
+    q1, q2 = critic.apply(agent.critic.params, b["obs"], b["action"], b["action"])
     assert float(metrics["critic_loss"]) == pytest.approx(float(jnp.mean((q1 - y) ** 2 + (q2 - y) ** 2)), rel=1e-5)
-    policy_q = min_q(updated.critic_params, b["obs"], actor.act(agent.actor_params, None, b["obs"]))
+    policy_q = min_q(updated.critic.params, b["obs"], actor.act(agent.actor.params, None, b["obs"]))
     assert float(metrics["actor_loss"]) == pytest.approx(-float(jnp.mean(policy_q)), rel=1e-5)
-    for online, old, new in ((updated.actor_params, agent.target_actor_params, updated.target_actor_params),
-                             (updated.critic_params, agent.target_critic_params, updated.target_critic_params)):
+    for online, old, new in ((updated.actor.params, agent.target_actor_params, updated.target_actor_params),
+                             (updated.critic.params, agent.target_critic_params, updated.target_critic_params)):
         jax.tree.map(lambda o, t, n: np.testing.assert_allclose(n, tau * o + (1 - tau) * t, rtol=1e-6, atol=1e-7),
                      online, old, new)
 
@@ -151,12 +151,12 @@ def test_ddpg_learns_the_small_system(actor, threshold):
     fns = make_train(cfg)
     _, (_, eval_metrics) = jax.jit(fns.train)(jax.random.key(0), hparams_to_arrays(preset_hparams("small")))
     final = float(eval_metrics["eval_ratio_to_optimizer"][-1])
-    random_ratio = float(fns.eval_batch.random.mean() / fns.eval_batch.optimum.mean())
+    random_ratio = fns.eval_batch.reference_levels()["random actions"] / float(fns.eval_batch.optimum.mean())
     assert final >= threshold, (final, random_ratio)
 
 
 def test_over_runs_matches_vmap_for_one_and_many_runs():
-    from d2rl_jax.runner import over_runs
+    from d2rl_jax.run.runner import over_runs
 
     def fn(state, hp):
         return {"x": state["x"] * hp["a"] + jnp.sum(state["y"])}, hp["a"] ** 2

@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from d2rl_jax.config import TrainConfig
+from d2rl_jax.core.networks import MLP
 from d2rl_jax.diffusion import DiffusionModel
-from d2rl_jax.networks import MLP
 
 
 class Actor(NamedTuple):

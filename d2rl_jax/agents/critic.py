@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from d2rl_jax.networks import MLP
+from d2rl_jax.core.networks import MLP
 
 
 class DoubleCritic(nn.Module):

@@ -12,12 +12,12 @@ import jax
 import jax.numpy as jnp
 
 
-def noise_std_at(epoch: jax.Array, hp: dict[str, jax.Array]) -> jax.Array:
+def noise_std_at(epoch: jax.Array, hp) -> jax.Array:
     """The Gaussian std at `epoch`: noise_std falling linearly to noise_std_final over noise_decay_epochs
     (noise_decay_epochs = 0: noise_std throughout)."""
-    progress = jnp.where(hp["noise_decay_epochs"] > 0,
-                         jnp.minimum(epoch / jnp.maximum(hp["noise_decay_epochs"], 1e-9), 1.0), 0.0)
-    return hp["noise_std"] + (hp["noise_std_final"] - hp["noise_std"]) * progress
+    progress = jnp.where(hp.noise_decay_epochs > 0,
+                         jnp.minimum(epoch / jnp.maximum(hp.noise_decay_epochs, 1e-9), 1.0), 0.0)
+    return hp.noise_std + (hp.noise_std_final - hp.noise_std) * progress
 
 
 def explore(kind: str, key: jax.Array, actions: jax.Array, epsilon: jax.Array, noise_std: jax.Array) -> jax.Array:

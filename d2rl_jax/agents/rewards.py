@@ -22,10 +22,13 @@ from replay batches (their own AdamW, lr `reward_lr`):
 
 A transition stores the reward computed when it was collected (Algorithm 2), with its designed
 part C - R' beside it; `TrainConfig.reward_at_sampling` recomputes the learned part at replay time.
+Learners call `replayed` (a replay batch's rewards) and `learn` (the network's step from their critic's
+advantage): both are no-ops for the computed designs, so no learner branches on the design.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import chex
@@ -33,15 +36,17 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from d2rl_jax.config import TrainConfig
+from d2rl_jax.config import HyperParams, TrainConfig
+from d2rl_jax.core.gradient_metrics import forward_layers, gradient_sums, layer_gradient_magnitudes
+from d2rl_jax.core.moments import RunningMoments, init_moments, update_moments
+from d2rl_jax.core.networks import MLP
+from d2rl_jax.core.optim import gradient_step, init_optimizer
 from d2rl_jax.diffusion import DiffusionModel
 from d2rl_jax.env import RewardInfo
-from d2rl_jax.metrics import forward_layers, gradient_sums, layer_gradient_magnitudes
-from d2rl_jax.moments import RunningMoments, init_moments, update_moments
-from d2rl_jax.networks import MLP
-from d2rl_jax.optim import gradient_step, init_optimizer
 
-HParams = dict[str, jax.Array]
+# The reward network's init key is a `fold_in` stream of the learner's init key: a learned design leaves every
+# draw of the actor and critics as it is with a computed one.
+_STREAM_REWARD_NET = 7
 
 
 def compute_reward(design: str, info: RewardInfo) -> jax.Array:
@@ -69,6 +74,7 @@ class RewardModel:
         self.design = cfg.reward
         self.learned = cfg.learned_reward
         self.advantage = cfg.reward_advantage
+        self.at_sampling = cfg.reward_at_sampling
         if self.design == "designed_mlp":
             net = MLP(out_dim=1, hidden_dim=cfg.reward_hidden, depth=cfg.reward_mlp_depth, output_activation=jnp.tanh)
             self._init = lambda key, cond: net.init(key, cond)
@@ -82,12 +88,18 @@ class RewardModel:
             # the documented range exact whatever the schedule.
             self._term = lambda params, key, cond: jnp.clip(model.sample(params, key, cond)[..., 0], -clip, clip)
 
-    def init(self, key: jax.Array, obs: jax.Array, actions: jax.Array, hp: HParams) -> RewardState | None:
+    def init(self, key: jax.Array, obs: jax.Array, actions: jax.Array, hp: HyperParams) -> RewardState | None:
         if not self.learned:
             return None
         params = self._init(key, jnp.concatenate([obs, actions], axis=-1))
-        return RewardState(params=params, opt=init_optimizer(params, hp["reward_lr"], hp["weight_decay"]),
+        return RewardState(params=params, opt=init_optimizer(params, hp.reward_lr, hp.weight_decay),
                            sum_rate=init_moments(), designed=init_moments(), advantage=init_moments())
+
+    def init_for_learner(self, learner_key: jax.Array, obs: jax.Array, action_size: int,
+                         hp: HyperParams) -> RewardState | None:
+        """The reward state a learner's `init` holds, from its own init key (None for a computed design)."""
+        actions = jnp.zeros((obs.shape[0], action_size))
+        return self.init(jax.random.fold_in(learner_key, _STREAM_REWARD_NET), obs, actions, hp)
 
     def layers(self, obs: jax.Array, actions: jax.Array):
         """The reward network's Dense layers in forward order (`metrics.forward_layers`)."""
@@ -99,27 +111,32 @@ class RewardModel:
         return self._term(params, key, jnp.concatenate([obs, actions], axis=-1))
 
     def shaped(self, state: RewardState, key: jax.Array, obs: jax.Array, actions: jax.Array, designed: jax.Array,
-               hp: HParams) -> tuple[jax.Array, jax.Array]:
+               hp: HyperParams) -> tuple[jax.Array, jax.Array]:
         """(reward, learned term) of a learned design, from the designed reward C - R' of each row."""
         term = self.learned_term(state.params, key, obs, actions)
         if self.design == "gdm":
             return state.designed.mean + state.designed.std * term, term
-        return designed + hp["kappa"] * state.sum_rate.std * term, term
+        return designed + hp.kappa * state.sum_rate.std * term, term
 
     def collect(self, state: RewardState | None, key: jax.Array, obs: jax.Array, actions: jax.Array,
-                info: RewardInfo, hp: HParams) -> tuple[jax.Array, jax.Array | None, RewardState | None]:
-        """(reward, learned term or None, state) for freshly collected transitions; the running moments
-        take this batch first, so the scales exist from the first epoch on."""
+                info: RewardInfo, hp: HyperParams) -> tuple[jax.Array, RewardState | None, dict[str, jax.Array]]:
+        """(reward, state, metrics) for freshly collected transitions; the running moments take this batch
+        first, so the scales exist from the first epoch on. The metrics describe the learned term."""
         if not self.learned:
-            return compute_reward(self.design, info), None, state
+            return compute_reward(self.design, info), state, {}
         designed = info.sum_rate - info.upper_bound
         state = state.replace(sum_rate=update_moments(state.sum_rate, info.sum_rate),
                               designed=update_moments(state.designed, designed))
         reward, term = self.shaped(state, key, obs, actions, designed, hp)
-        return reward, term, state
+        return reward, state, {"learned_term_mean": term.mean(), "learned_term_std": term.std()}
+
+    def transition_fields(self, info: RewardInfo) -> dict[str, jax.Array]:
+        """What a stored transition keeps for this design: a learned one its designed reward C - R' (the
+        network's regression target and the base of recomputed rewards)."""
+        return {"designed": info.sum_rate - info.upper_bound} if self.learned else {}
 
     def loss(self, params, state: RewardState, key: jax.Array, obs: jax.Array, actions: jax.Array,
-             designed: jax.Array, advantage: jax.Array, hp: HParams) -> jax.Array:
+             designed: jax.Array, advantage: jax.Array, hp: HyperParams) -> jax.Array:
         term = self.learned_term(params, key, obs, actions)
         if self.advantage == "batch":
             # Standardized within the batch, not only scaled: the actor climbs the critic, so Q(s, pi(s))
@@ -135,11 +152,27 @@ class RewardModel:
         scaled_advantage = jax.lax.stop_gradient(scaled_advantage)
         if self.design == "gdm":
             target = jax.lax.stop_gradient((designed - state.designed.mean) / state.designed.std)
-            return jnp.mean((term - target) ** 2) - hp["kappa"] * jnp.mean(scaled_advantage * term)
-        return -jnp.mean(scaled_advantage * term) + hp["reward_l2"] * jnp.mean(term**2)
+            return jnp.mean((term - target) ** 2) - hp.kappa * jnp.mean(scaled_advantage * term)
+        return -jnp.mean(scaled_advantage * term) + hp.reward_l2 * jnp.mean(term**2)
+
+    def replayed(self, state: RewardState | None, key: jax.Array, batch: dict[str, jax.Array],
+                 hp: HyperParams) -> jax.Array:
+        """The rewards of a replay batch: as collected, or with the learned term recomputed by the current
+        network (`reward_at_sampling`)."""
+        if not (self.learned and self.at_sampling):
+            return batch["reward"]
+        return self.shaped(state, key, batch["obs"], batch["action"], batch["designed"], hp)[0]
+
+    def learn(self, state: RewardState | None, key: jax.Array, batch: dict[str, jax.Array],
+              advantage: Callable[[], jax.Array], hp: HyperParams) -> tuple[RewardState | None, dict[str, jax.Array]]:
+        """The network's step on a replay batch (`update`), with `advantage()` the learner's A(s, a) of its rows;
+        nothing for a computed design (and `advantage` is not called)."""
+        if not self.learned:
+            return state, {}
+        return self.update(state, key, batch["obs"], batch["action"], batch["designed"], advantage(), hp)
 
     def update(self, state: RewardState, key: jax.Array, obs: jax.Array, actions: jax.Array, designed: jax.Array,
-               advantage: jax.Array, hp: HParams) -> tuple[RewardState, dict[str, jax.Array]]:
+               advantage: jax.Array, hp: HyperParams) -> tuple[RewardState, dict[str, jax.Array]]:
         """One AdamW step on a replay batch; `advantage` (B,) comes from the freshly updated critic."""
         state = state.replace(advantage=update_moments(state.advantage, advantage))
         def loss(params):

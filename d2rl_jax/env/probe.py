@@ -5,8 +5,8 @@ Observations are uniform in [-1, 1]^S, independent of the action; every step end
 - "target":   reward -||a - a*||^2 with a fixed a* (the actor must move to a*);
 - "linear":   reward <a, a*> + mean(s) (its action gradient a* never vanishes, so a critic's must point
               along it; the state term spreads the rewards of one action over the held-out states).
-Same contract as `FullDuplexEnv`; the reward arrives as `RewardInfo.sum_rate` with a zero
-upper bound, so every reward design reduces to it.
+Same contract as every environment (d2rl_jax/env/base.py); the reward arrives as `RewardInfo.sum_rate` with a
+zero upper bound, so every reward design reduces to it. No reference levels: held-out ratios read NaN.
 """
 
 from __future__ import annotations
@@ -15,18 +15,21 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from d2rl_jax.env.fd_env import RewardInfo
+from d2rl_jax.env.base import RewardInfo, no_references
 
 PROBE_KINDS = ("constant", "target", "linear")
 
 
 @struct.dataclass
 class ProbeState:
-    positions: jax.Array  # the observation itself (named like EnvState's field for the eval batch)
+    positions: jax.Array  # the observation itself
     time: jax.Array
 
 
 class ProbeEnv:
+    horizon = 1
+    differentiable_reward = True
+
     def __init__(self, observation_size: int = 11, action_size: int = 10, kind: str = "target",
                  target: jax.Array | None = None):
         if kind not in PROBE_KINDS:
@@ -38,8 +41,8 @@ class ProbeEnv:
     def default_params(self) -> jax.Array:
         return jnp.zeros(())
 
-    def channels(self, positions: jax.Array, params) -> jax.Array:
-        return positions
+    def state_channels(self, state: ProbeState, params) -> jax.Array:
+        return state.positions
 
     def channels_from_observation(self, obs: jax.Array, params) -> jax.Array:
         return obs
@@ -51,8 +54,10 @@ class ProbeEnv:
             reward = jnp.dot(jnp.clip(action, -1.0, 1.0), self.target) + jnp.mean(obs)
         else:
             reward = -jnp.sum((jnp.clip(action, -1.0, 1.0) - self.target) ** 2)
-        zero = jnp.zeros((1,))
-        return RewardInfo(reward, jnp.zeros(()), zero, zero), ~jnp.all(jnp.isfinite(action))
+        return RewardInfo(reward, jnp.zeros(()), jnp.zeros((1,))), ~jnp.all(jnp.isfinite(action))
+
+    def reference_rates(self, channels: jax.Array, params, key: jax.Array, cfg):
+        return no_references(channels.shape[0])
 
     def reset(self, key: jax.Array, params) -> tuple[jax.Array, ProbeState]:
         obs = jax.random.uniform(key, (self.observation_size,), minval=-1.0, maxval=1.0)

@@ -1,22 +1,56 @@
-"""Learners (DESIGN §10): `ddpg` (double critic; TD3's delay and target smoothing as settings) and `apg`
-(the analytic policy gradient through the physics, the per-update ceiling). Each is a factory
-`(cfg, actor, parts) -> Learner`; the training loop only calls `init` and `update`."""
+"""Learners (DESIGN §10) and their registry: `ddpg` (double critic; TD3's delay and target smoothing as settings)
+and `apg` (the analytic policy gradient through the environment's differentiable reward, the per-update ceiling).
+
+A learner is a factory `(cfg, actor, parts) -> Learner` (d2rl_jax/learners/base.py) and, optionally, a check of
+the config it needs; `TrainConfig.learner` names one. Adding a learner: its module and one line in LEARNERS (or
+`register_learner` from outside the package, as tests/test_learners.py does); the loop, config.py and the
+experiment CLIs take it by name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from d2rl_jax.agents import Actor
-from d2rl_jax.config import TrainConfig
-from d2rl_jax.learners.apg import make_apg
-from d2rl_jax.learners.base import AgentState, Learner, LearnerParts, RewardFn
-from d2rl_jax.learners.ddpg import make_ddpg
+from d2rl_jax.config import ConfigError, TrainConfig
+from d2rl_jax.learners.apg import APGState, check_apg, make_apg
+from d2rl_jax.learners.base import Learner, LearnerParts, RewardFn, Trainable
+from d2rl_jax.learners.ddpg import DDPGState, make_ddpg
 
-FACTORIES: dict[str, Callable[[TrainConfig, Actor, LearnerParts], Learner]] = {"ddpg": make_ddpg, "apg": make_apg}
+
+class LearnerDef(NamedTuple):
+    make: Callable[[TrainConfig, Actor, LearnerParts], Learner]
+    check: Callable[[TrainConfig], None] | None = None  # raises ConfigError naming a field the learner cannot take
+
+
+LEARNERS: dict[str, LearnerDef] = {
+    "ddpg": LearnerDef(make_ddpg),
+    "apg": LearnerDef(make_apg, check_apg),
+}
+
+
+def register_learner(name: str, make: Callable[[TrainConfig, Actor, LearnerParts], Learner],
+                     check: Callable[[TrainConfig], None] | None = None) -> None:
+    """Make `name` a value of `TrainConfig.learner` (and of the CLIs' --learner)."""
+    if not name.isidentifier():
+        raise ValueError(f"learner name {name!r} must be an identifier")
+    LEARNERS[name] = LearnerDef(make, check)
+
+
+def check_learner(cfg: TrainConfig) -> None:
+    """Raise ConfigError when `cfg.learner` is not registered or the learner cannot take `cfg`."""
+    if cfg.learner not in LEARNERS:
+        raise ConfigError(f"TrainConfig.learner={cfg.learner!r} is invalid: must be one of {tuple(LEARNERS)}")
+    entry = LEARNERS[cfg.learner]
+    if entry.check is not None:
+        entry.check(cfg)
 
 
 def make_learner(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
-    return FACTORIES[cfg.learner](cfg, actor, parts)
+    check_learner(cfg)
+    return LEARNERS[cfg.learner].make(cfg, actor, parts)
 
 
-__all__ = ["FACTORIES", "AgentState", "Learner", "LearnerParts", "RewardFn", "make_learner"]
+__all__ = ["LEARNERS", "APGState", "DDPGState", "Learner", "LearnerDef", "LearnerParts", "RewardFn", "Trainable",
+           "check_learner", "make_learner", "register_learner"]

@@ -12,24 +12,37 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from d2rl_jax.agents import Actor
-from d2rl_jax.config import ConfigError, TrainConfig
-from d2rl_jax.learners.base import AgentState, HParams, Learner, LearnerParts, gradient_metrics, mean_over_steps
-from d2rl_jax.metrics import forward_layers
-from d2rl_jax.optim import gradient_step, init_optimizer
+from d2rl_jax.agents.rewards import RewardState
+from d2rl_jax.config import COMPUTED_REWARD_DESIGNS, ConfigError, HyperParams, TrainConfig
+from d2rl_jax.core.gradient_metrics import forward_layers
+from d2rl_jax.learners.base import Learner, LearnerParts, Trainable, gradient_metrics, mean_over_steps
+
+
+@struct.dataclass
+class APGState:
+    actor: Trainable
+    reward: RewardState | None = None  # always None: APG ascends a computed design (check_apg)
+
+
+def check_apg(cfg: TrainConfig) -> None:
+    if cfg.reward not in COMPUTED_REWARD_DESIGNS:
+        raise ConfigError(f"TrainConfig.reward={cfg.reward!r} is invalid: must be one of {COMPUTED_REWARD_DESIGNS} "
+                          "with learner='apg' (it differentiates the reward through the physics; a learned reward has "
+                          "no critic to learn from)")
 
 
 def make_apg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
     if parts.reward_fn is None:
-        raise ConfigError("learner='apg' is invalid for this environment: its reward is not differentiable "
-                          "(it has no channels_from_observation/evaluate pair); use learner='ddpg'")
+        raise ConfigError("TrainConfig.learner='apg' is invalid for this environment: its reward is not "
+                          "differentiable (differentiable_reward is False); use learner='ddpg'")
     reward_fn = parts.reward_fn
 
-    def init(key: jax.Array, obs: jax.Array, hp: HParams) -> AgentState:
+    def init(key: jax.Array, obs: jax.Array, hp: HyperParams) -> APGState:
         key_actor, _ = jax.random.split(key)  # the key DDPG's actor takes: same seed, same initial actor
-        params = actor.init(key_actor, obs)
-        return AgentState(actor_params=params, actor_opt=init_optimizer(params, hp["actor_lr"], hp["weight_decay"]))
+        return APGState(actor=Trainable.create(actor.init(key_actor, obs), hp.actor_lr, hp.weight_decay))
 
     def actor_loss(params, key, obs, env_params):
         reward = reward_fn(obs, actor.act(params, key, obs), env_params)
@@ -38,15 +51,14 @@ def make_apg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
     def layers(obs: jax.Array) -> dict:
         return {"actor": forward_layers(actor.init, jax.random.key(0), obs)}
 
-    def update(agent: AgentState, batches, key: jax.Array, hp: HParams, env_params=None):
+    def update(agent: APGState, batches, key: jax.Array, hp: HyperParams, env_params=None):
         actor_layers = layers(batches["obs"][0])["actor"]
 
-        def step(agent: AgentState, batch_and_key):
+        def step(agent: APGState, batch_and_key):
             batch, key = batch_and_key
-            loss, _, params, opt, grads = gradient_step(actor_loss, agent.actor_params, agent.actor_opt, key,
-                                                        batch["obs"], env_params)
-            return agent.replace(actor_params=params, actor_opt=opt), {"actor_loss": loss,
-                                                                       **gradient_metrics("actor", grads, actor_layers)}
+            loss, _, actor_state, grads = agent.actor.step(actor_loss, key, batch["obs"], env_params)
+            return agent.replace(actor=actor_state), {"actor_loss": loss,
+                                                      **gradient_metrics("actor", grads, actor_layers)}
 
         agent, metrics = jax.lax.scan(step, agent, (batches, jax.random.split(key, cfg.actor_updates)))
         return agent, {**mean_over_steps(metrics), "updated": jnp.ones(())}

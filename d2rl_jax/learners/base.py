@@ -1,9 +1,11 @@
-"""What every learner is (DESIGN §10): pure functions over the agent's part of the run state.
+"""What every learner is (DESIGN §10): pure functions over a state type it owns.
 
-The training loop (`d2rl_jax.train`) collects transitions, samples `batches_per_update` replay batches
-and calls `update`; it knows nothing else of the learner. A new learner (TD3 with its own critic
-ensemble, SAC, ...) is a new module with a factory of the signature `(cfg, actor, parts) -> Learner`,
-registered in `d2rl_jax.learners.FACTORIES`: no branch in the loop.
+The training loop (`d2rl_jax.training`) collects transitions, samples `batches_per_update` replay batches and
+calls `update`; it knows nothing else of the learner. Of a learner's state it reads two fields, which every
+state type declares: `actor` (a `Trainable`: the policy's parameters and optimizer, used to act and to
+evaluate) and `reward` (the reward network's `RewardState` of a learned design, or None; the loop's collection
+adds to its running moments). A new learner is a module with a factory `(cfg, actor, parts) -> Learner` and one
+line in `d2rl_jax.learners.LEARNERS` (or `register_learner`): no branch in the loop.
 """
 
 from __future__ import annotations
@@ -15,35 +17,38 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from d2rl_jax.agents.rewards import RewardModel, RewardState
-from d2rl_jax.metrics import Layer, gradient_sums, layer_gradient_magnitudes
-from d2rl_jax.moments import RunningMoments
+from d2rl_jax.agents.rewards import RewardModel
+from d2rl_jax.config import HyperParams
+from d2rl_jax.core.gradient_metrics import Layer, gradient_sums, layer_gradient_magnitudes
+from d2rl_jax.core.optim import gradient_step, init_optimizer
 
-HParams = dict[str, jax.Array]
 # reward_fn(obs (B, S), actions (B, A), env_params) -> (B,): the reward of the configured computed design,
-# evaluated through the environment's differentiable physics on the channels the observations encode.
+# evaluated through the environment's differentiable reward on the channels the observations encode.
 RewardFn = Callable[[jax.Array, jax.Array, Any], jax.Array]
 
 
 @struct.dataclass
-class AgentState:
-    """The learner's state. Fields a learner does not use stay None (APG has no critic)."""
+class Trainable:
+    """A network's parameters and its AdamW state: the actor of every learner, DDPG's critics."""
 
-    actor_params: Any
-    actor_opt: Any
-    critic_params: Any = None
-    critic_opt: Any = None
-    target_actor_params: Any = None  # None without TD bootstrap (horizon 1): no targets are read
-    target_critic_params: Any = None
-    reward: RewardState | None = None  # the reward network of a learned design (DESIGN §6)
-    reward_moments: RunningMoments | None = None  # of the critics' targets, with critic_reward_norm
+    params: Any
+    opt: Any
+
+    @classmethod
+    def create(cls, params: Any, learning_rate: jax.Array, weight_decay: jax.Array) -> Trainable:
+        return cls(params=params, opt=init_optimizer(params, learning_rate, weight_decay))
+
+    def step(self, loss_fn: Callable[..., tuple[jax.Array, Any]], *args) -> tuple[jax.Array, Any, Trainable, Any]:
+        """One AdamW step on `loss_fn(params, *args) -> (loss, aux)`: (loss, aux, updated, grads)."""
+        loss, aux, params, opt, grads = gradient_step(loss_fn, self.params, self.opt, *args)
+        return loss, aux, Trainable(params=params, opt=opt), grads
 
 
 class LearnerParts(NamedTuple):
     """What a learner factory may use beside the config and the actor."""
 
     action_size: int
-    rewards: RewardModel  # the configured reward design (learned designs train their net in the learner)
+    rewards: RewardModel  # the configured reward design (a learned design's network is trained by the learner)
     reward_fn: RewardFn | None  # None: the environment's reward is not differentiable
     bootstrap: bool  # TD targets (horizon > 1)
 
@@ -51,14 +56,18 @@ class LearnerParts(NamedTuple):
 class Learner(NamedTuple):
     name: str
     batches_per_update: int  # replay batches of cfg.batch_size rows one `update` consumes (leading axis)
-    init: Callable[[jax.Array, jax.Array, HParams], AgentState]  # (key, obs (T, S), hp)
-    # (agent, batches (each leaf (batches_per_update, B, ...)), key, hp, env_params) -> (agent, metrics)
-    update: Callable[..., tuple[AgentState, dict[str, jax.Array]]]
-    # (agent, obs, actions) -> (B,): the learner's estimate of the reward of (s, a) (DDPG: min(Q1, Q2) in
-    # reward units); None when it has none. The ground-truth diagnostics compare it with the physics.
-    value: Callable[[AgentState, jax.Array, jax.Array], jax.Array] | None
+    init: Callable[[jax.Array, jax.Array, HyperParams], Any]  # (key, obs (T, S), hp) -> its state
+    # (state, batches (each leaf (batches_per_update, B, ...)), key, hp, env_params) -> (state, metrics)
+    update: Callable[..., tuple[Any, dict[str, jax.Array]]]
+    # (state, obs, actions) -> (B,): the learner's estimate of the reward of (s, a) (DDPG: min(Q1, Q2) in
+    # reward units); None when it has none. The ground-truth diagnostics compare it with the environment's.
+    value: Callable[[Any, jax.Array, jax.Array], jax.Array] | None
     # obs (B, S) -> {network: its Dense layers in forward order}: what the per-layer gradient metrics report
     layers: Callable[[jax.Array], dict[str, tuple[Layer, ...]]]
+
+    @property
+    def has_critic(self) -> bool:
+        return self.value is not None
 
 
 def mean_over_steps(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:

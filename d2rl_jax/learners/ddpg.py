@@ -17,20 +17,29 @@ what the policy does now, and the actor's gradient is the critic's action head g
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
+from flax import struct
 
 from d2rl_jax.agents import Actor, make_critic
-from d2rl_jax.config import TrainConfig
-from d2rl_jax.learners.base import AgentState, HParams, Learner, LearnerParts, gradient_metrics, mean_over_steps
-from d2rl_jax.metrics import forward_layers
-from d2rl_jax.moments import init_moments, update_moments
-from d2rl_jax.optim import gradient_step, init_optimizer
+from d2rl_jax.agents.rewards import RewardState
+from d2rl_jax.config import HyperParams, TrainConfig
+from d2rl_jax.core.gradient_metrics import forward_layers
+from d2rl_jax.core.moments import RunningMoments, init_moments, update_moments
+from d2rl_jax.learners.base import Learner, LearnerParts, Trainable, gradient_metrics, mean_over_steps
 
-# The reward network's init key is a `fold_in` stream: a learned design leaves the actor's and critics' draws as
-# they are with a computed one.
-_STREAM_REWARD_NET = 7
+
+@struct.dataclass
+class DDPGState:
+    actor: Trainable
+    critic: Trainable  # the double critic (Q1, Q2)
+    target_actor_params: Any  # None without TD bootstrap (horizon 1): no targets are read
+    target_critic_params: Any
+    reward: RewardState | None  # the reward network of a learned design (DESIGN §6)
+    reward_moments: RunningMoments | None  # of the critics' targets, with critic_reward_norm
 
 
 def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
@@ -51,40 +60,35 @@ def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
         return {"actor": forward_layers(actor.init, key, obs),
                 "critic": forward_layers(critic.init, key, obs, actions, actions)}
 
-    def init(key: jax.Array, obs: jax.Array, hp: HParams) -> AgentState:
+    def init(key: jax.Array, obs: jax.Array, hp: HyperParams) -> DDPGState:
         key_actor, key_critic = jax.random.split(key)
         actions = jnp.zeros((obs.shape[0], parts.action_size))
         actor_params = actor.init(key_actor, obs)
         critic_params = critic.init(key_critic, obs, actions, actions)
-        return AgentState(
-            actor_params=actor_params,
-            actor_opt=init_optimizer(actor_params, hp["actor_lr"], hp["weight_decay"]),
-            critic_params=critic_params,
-            critic_opt=init_optimizer(critic_params, hp["critic_lr"], hp["weight_decay"]),
+        return DDPGState(
+            actor=Trainable.create(actor_params, hp.actor_lr, hp.weight_decay),
+            critic=Trainable.create(critic_params, hp.critic_lr, hp.weight_decay),
             target_actor_params=actor_params if bootstrap else None,
             target_critic_params=critic_params if bootstrap else None,
-            reward=rewards.init(jax.random.fold_in(key, _STREAM_REWARD_NET), obs, actions, hp),
+            reward=rewards.init_for_learner(key, obs, parts.action_size, hp),
             reward_moments=init_moments() if cfg.critic_reward_norm else None,
         )
 
-    def targets(agent: AgentState, batch, key: jax.Array, hp: HParams):
+    def targets(agent: DDPGState, batch, key: jax.Array, hp: HyperParams):
         """(y, updated reward moments): the critics' regression targets, without gradient."""
         key_recompute, key_target, key_smooth = jax.random.split(key, 3)
-        reward = batch["reward"]
-        if rewards.learned and cfg.reward_at_sampling:
-            reward, _ = rewards.shaped(agent.reward, key_recompute, batch["obs"], batch["action"], batch["designed"],
-                                       hp)
+        reward = rewards.replayed(agent.reward, key_recompute, batch, hp)
         moments = agent.reward_moments
         if moments is not None:
             moments = update_moments(moments, reward)
             reward = (reward - moments.mean) / moments.std
         if bootstrap:
             next_actions = actor.act(agent.target_actor_params, key_target, batch["next_obs"])
-            smoothing = jnp.clip(hp["target_noise"] * jax.random.normal(key_smooth, next_actions.shape),
-                                 -hp["target_noise_clip"], hp["target_noise_clip"])
+            smoothing = jnp.clip(hp.target_noise * jax.random.normal(key_smooth, next_actions.shape),
+                                 -hp.target_noise_clip, hp.target_noise_clip)
             smoothed = jnp.clip(next_actions + smoothing, -1, 1)
             next_q = min_q(agent.target_critic_params, batch["next_obs"], smoothed, next_actions)
-            reward = reward + hp["gamma"] * (1.0 - batch["done"]) * next_q
+            reward = reward + hp.gamma * (1.0 - batch["done"]) * next_q
         return jax.lax.stop_gradient(reward), moments
 
     def critic_loss(params, obs, actions, anchor, y):
@@ -98,53 +102,51 @@ def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
         policy_q = min_q(critic_params, obs, actions, jax.lax.stop_gradient(actions))
         return -jnp.mean(policy_q), (policy_q, jax.lax.stop_gradient(actions))
 
-    def update(agent: AgentState, batches, key: jax.Array, hp: HParams, env_params=None):
+    def update(agent: DDPGState, batches, key: jax.Array, hp: HyperParams, env_params=None):
         network_layers = layers(batches["obs"][0])
 
-        def critic_step(agent: AgentState, batch_and_key):
+        def critic_step(agent: DDPGState, batch_and_key):
             batch, key = batch_and_key
             key_targets, key_anchor = jax.random.split(key)
             y, moments = targets(agent, batch, key_targets, hp)
-            anchor = anchor_of(agent.actor_params, key_anchor, batch["obs"])
-            loss, q_mean, params, opt, grads = gradient_step(critic_loss, agent.critic_params, agent.critic_opt,
-                                                             batch["obs"], batch["action"], anchor, y)
-            agent = agent.replace(critic_params=params, critic_opt=opt, reward_moments=moments)
+            anchor = anchor_of(agent.actor.params, key_anchor, batch["obs"])
+            loss, q_mean, critic_state, grads = agent.critic.step(critic_loss, batch["obs"], batch["action"], anchor, y)
+            agent = agent.replace(critic=critic_state, reward_moments=moments)
             return agent, {"critic_loss": loss, "q_mean": q_mean,
                            **gradient_metrics("critic", grads, network_layers["critic"])}
 
-        def group(agent: AgentState, batches_and_key):
+        def group(agent: DDPGState, batches_and_key):
             batches, key = batches_and_key
             key_critic, key_actor, key_reward = jax.random.split(key, 3)
             agent, critic_metrics = jax.lax.scan(critic_step, agent,
                                                  (batches, jax.random.split(key_critic, cfg.policy_delay)))
             batch = jax.tree.map(lambda x: x[-1], batches)
-            loss, (policy_q, policy_actions), actor_params, actor_opt, grads = gradient_step(
-                actor_loss, agent.actor_params, agent.actor_opt, agent.critic_params, key_actor, batch["obs"])
-            agent = agent.replace(actor_params=actor_params, actor_opt=actor_opt)
-            metrics = {**mean_over_steps(critic_metrics), "actor_loss": loss,
-                       **gradient_metrics("actor", grads, network_layers["actor"])}
-            if rewards.learned:  # A(s, a) = minQ(s, a) - minQ(s, pi(s)) under the updated critic
-                replayed_q = min_q(agent.critic_params, batch["obs"], batch["action"], policy_actions)
-                advantage = jax.lax.stop_gradient(replayed_q - policy_q)
-                reward_state, reward_metrics = rewards.update(agent.reward, key_reward, batch["obs"],
-                                                              batch["action"], batch["designed"], advantage, hp)
-                agent = agent.replace(reward=reward_state)
-                metrics.update(reward_metrics)
+            loss, (policy_q, policy_actions), actor_state, grads = agent.actor.step(
+                actor_loss, agent.critic.params, key_actor, batch["obs"])
+            agent = agent.replace(actor=actor_state)
+
+            def advantage():  # A(s, a) = minQ(s, a) - minQ(s, pi(s)) under the updated critic
+                replayed_q = min_q(agent.critic.params, batch["obs"], batch["action"], policy_actions)
+                return jax.lax.stop_gradient(replayed_q - policy_q)
+
+            reward_state, reward_metrics = rewards.learn(agent.reward, key_reward, batch, advantage, hp)
+            agent = agent.replace(reward=reward_state)
             if bootstrap:  # soft updates, eq. (24), after every actor step (TD3's delayed targets)
                 agent = agent.replace(
-                    target_actor_params=optax.incremental_update(agent.actor_params, agent.target_actor_params,
-                                                                 hp["tau"]),
-                    target_critic_params=optax.incremental_update(agent.critic_params, agent.target_critic_params,
-                                                                  hp["tau"]))
-            return agent, metrics
+                    target_actor_params=optax.incremental_update(agent.actor.params, agent.target_actor_params,
+                                                                 hp.tau),
+                    target_critic_params=optax.incremental_update(agent.critic.params, agent.target_critic_params,
+                                                                  hp.tau))
+            return agent, {**mean_over_steps(critic_metrics), "actor_loss": loss,
+                           **gradient_metrics("actor", grads, network_layers["actor"]), **reward_metrics}
 
         grouped = jax.tree.map(lambda x: x.reshape((cfg.actor_updates, cfg.policy_delay) + x.shape[1:]), batches)
         agent, metrics = jax.lax.scan(group, agent, (grouped, jax.random.split(key, cfg.actor_updates)))
         return agent, {**mean_over_steps(metrics), "updated": jnp.ones(())}
 
-    def value(agent: AgentState, obs: jax.Array, actions: jax.Array) -> jax.Array:
+    def value(agent: DDPGState, obs: jax.Array, actions: jax.Array) -> jax.Array:
         """min(Q1, Q2)(s, a) in reward units at the policy's own actions (the local critic's anchor)."""
-        q = min_q(agent.critic_params, obs, actions, jax.lax.stop_gradient(actions))
+        q = min_q(agent.critic.params, obs, actions, jax.lax.stop_gradient(actions))
         if agent.reward_moments is not None:  # back to reward units (exact for horizon 1)
             q = q * agent.reward_moments.std + agent.reward_moments.mean
         return q

@@ -27,6 +27,7 @@ from typing import Any
 
 from d2rl_jax.config import (
     ACTOR_KINDS,
+    ENV_CONFIGS,
     LEARNED_REWARD_DESIGNS,
     REWARD_DESIGNS,
     ConfigError,
@@ -35,6 +36,7 @@ from d2rl_jax.config import (
     preset_hparams,
     train_preset,
 )
+from d2rl_jax.env import ENVIRONMENTS
 
 STATE_EXP_M = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 STATE_EXP_ETA = (0.001, 0.01, 0.1)
@@ -168,14 +170,35 @@ def make_grid(name: str, base: HyperParams = HyperParams(),  # noqa: B008 (froze
         variants = tuple(dataclasses.replace(v, points=tuple(p.replace(reward_lr=lr) for p in v.points for lr in lrs))
                          if v.reward in LEARNED_REWARD_DESIGNS else v for v in variants)
     if references and name not in ("learn_exp", "retrain_exp"):  # learn_exp has its own; retraining needs none
-        for actor in dict.fromkeys(v.actor for v in variants):
-            variants += (_variant(actor, "designed", False, [base], "apg", {"learner": "apg"}),)
+        variants += tuple(apg_variant(actor, base) for actor in dict.fromkeys(v.actor for v in variants))
     return variants
 
 
 def apg_reference(actor: str) -> str:
-    """The name of an actor's APG ceiling variant in any grid."""
+    """The name of an actor's APG ceiling variant in any grid and run."""
     return variant_name(actor, "designed", False, "apg")
+
+
+def apg_variant(actor: str, hp: HyperParams) -> Variant:
+    """An actor's APG ceiling: the analytic policy gradient on the designed reward (whose action gradient is that of
+    C, so it is every computed design's ceiling), without state exploration."""
+    return _variant(actor, "designed", False, [hp], "apg", {"learner": "apg"})
+
+
+_DEFAULT_LEARNER = TrainConfig.__dataclass_fields__["learner"].default
+
+
+def run_variants(cfg: TrainConfig, actors: Sequence[str], hp: HyperParams,
+                 references: Sequence[str] = ()) -> tuple[Variant, ...]:
+    """experiments.run's variants, built and named as the grids': each actor with `cfg`'s reward, state exploration
+    and learner (named in the variant unless it is the default, ddpg), then the APG ceiling of each actor in
+    `references` (none when the learner is apg itself)."""
+    learner = None if cfg.learner == _DEFAULT_LEARNER else cfg.learner
+    changes = {} if learner is None else {"learner": learner}
+    variants = tuple(_variant(a, cfg.reward, cfg.state_exploration, [hp], learner, changes) for a in actors)
+    if cfg.learner != "apg":
+        variants += tuple(apg_variant(actor, hp) for actor in references)
+    return variants
 
 
 def _grid_variants(name, base, actors, designs, M, eta, baselines, settings, swept) -> tuple[Variant, ...]:
@@ -219,11 +242,25 @@ def _grid_variants(name, base, actors, designs, M, eta, baselines, settings, swe
 SWEEP_PRESETS = ("quick", "paper", "small")
 
 
-def sweep_config(preset: str, epochs: int | None = None, chunk: int | None = None) -> tuple[TrainConfig, HyperParams]:
+def preset_config(preset: str, env: str | None = None) -> tuple[TrainConfig, HyperParams]:
+    """A training preset (d2rl_jax/config.py) on environment `env` (default: the preset's own): the environment's
+    default config, unless the preset's is of that environment already, sized by the environment's
+    `preset_changes` for this preset; and the preset's traced settings."""
+    cfg = train_preset(preset)
+    if env is not None and env != cfg.env.env_name:
+        if env not in ENVIRONMENTS:
+            raise ConfigError(f"env={env!r} is invalid: must be one of {tuple(ENVIRONMENTS)}")
+        cfg = cfg.replace(env=ENV_CONFIGS[env](), **getattr(ENVIRONMENTS[env], "preset_changes", {}).get(preset, {}))
+    return cfg, preset_hparams(preset)
+
+
+def sweep_config(preset: str, epochs: int | None = None, chunk: int | None = None,
+                 env: str | None = None) -> tuple[TrainConfig, HyperParams]:
     """The static config and the traced settings a grid does not sweep: the training preset of the same name
-    (quick: the paper's system and Table II networks, 1000 epochs; paper: 10k epochs; small: tests). Before
-    Step 7 the quick sweep preset had 64 x 2 networks and batch 64; with the learning settings every grid
+    (quick: the paper's system and Table II networks, 1000 epochs; paper: 10k epochs; small: tests) on `env`.
+    Before Step 7 the quick sweep preset had 64 x 2 networks and batch 64; with the learning settings every grid
     runs the networks of the paper (docs/learning.md)."""
     if preset not in SWEEP_PRESETS:
         raise ConfigError(f"preset={preset!r} is invalid: must be one of {SWEEP_PRESETS}")
-    return train_preset(preset).with_schedule(epochs=epochs, chunk=chunk), preset_hparams(preset)
+    cfg, hp = preset_config(preset, env)
+    return cfg.with_schedule(epochs=epochs, chunk=chunk), hp

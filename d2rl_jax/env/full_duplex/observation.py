@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from d2rl_jax.config import EnvConfig
-from d2rl_jax.env.params import EnvParams
+from d2rl_jax.env.full_duplex.params import EnvParams
 
 
 def _to_reals(z: jax.Array) -> jax.Array:

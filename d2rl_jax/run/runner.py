@@ -17,11 +17,12 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import NamedSharding
 
-from d2rl_jax.checkpoint import RunCheckpointer, check_settings, is_prng_key, latest_checkpoint, write_settings
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.train import TrainFns, make_train, seed_keys, stack_hparams
+from d2rl_jax.run.checkpoint import RunCheckpointer, check_settings, latest_checkpoint, write_settings
+from d2rl_jax.run.distributed import place_runs, process_zero_value, run_sharding, to_host, writes_files
+from d2rl_jax.training import TrainFns, make_train, seed_keys, stack_hparams
 
 
 @dataclasses.dataclass
@@ -70,15 +71,6 @@ class ChunkProgress:
                 f"runs  {self.learning} (held-out, mean over runs)  {chi}ETA {self.eta_s:.0f} s")
 
 
-def _to_host(tree: Any) -> Any:
-    """Numpy copies of run-axis arrays; on several hosts every process gathers all runs' shards."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        return multihost_utils.process_allgather(tree, tiled=True)
-    return jax.device_get(tree)
-
-
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
 
@@ -95,74 +87,6 @@ def over_runs(fn: Callable, num_runs: int) -> Callable:
         return jax.tree.map(lambda x: x[None], out)
 
     return single
-
-
-def run_sharding(num_runs: int, devices: list | None = None) -> NamedSharding | None:
-    """A sharding of the leading run axis over the visible devices (a 1-D mesh named "runs"), or None
-    when one device serves (a single device, or a run count the devices do not divide)."""
-    devices = jax.devices() if devices is None else devices
-    if len(devices) < 2 or num_runs % len(devices):
-        return None
-    return NamedSharding(Mesh(np.asarray(devices), ("runs",)), PartitionSpec("runs"))
-
-
-def writes_files() -> bool:
-    """Whether this process writes results: with several processes, process 0 alone."""
-    return jax.process_index() == 0
-
-
-def barrier(name: str) -> None:
-    """Wait for every process (no-op with one)."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
-
-
-def process_zero_value(value: int | None) -> int | None:
-    """Process 0's `value` (an int >= 0 or None) on every process, so that all take the same branch (files seen
-    at slightly different moments must not split them: they run collectives together)."""
-    if jax.process_count() == 1:
-        return value
-    from jax.experimental import multihost_utils
-
-    agreed = int(multihost_utils.broadcast_one_to_all(np.asarray(-1 if value is None else value, np.int32)))
-    return None if agreed < 0 else agreed
-
-
-def gather_runs(tree: Any) -> Any:
-    """Every run of `tree` on this process (the inverse of `place_runs`): arrays sharded over several processes
-    are gathered whole; the rest is returned as it is."""
-    if jax.process_count() == 1:
-        return tree
-    from jax.experimental import multihost_utils
-
-    def gather(x):
-        if is_prng_key(x):
-            return jax.random.wrap_key_data(gather(jax.random.key_data(x)), impl=jax.random.key_impl(x))
-        if isinstance(x, jax.Array) and not x.is_fully_addressable:
-            return jax.numpy.asarray(multihost_utils.process_allgather(x, tiled=True))
-        return x
-
-    return jax.tree.map(gather, tree)
-
-
-def place_runs(tree: Any, sharding: NamedSharding) -> Any:
-    """`tree` (every leaf with the run axis first, the same values on every process) laid out by `sharding`.
-    With several processes each builds its devices' shards from its copy (`device_put` only places onto
-    this process's devices); typed PRNG keys travel as their key data."""
-    if jax.process_count() == 1:
-        return jax.device_put(tree, sharding)
-
-    def place(x):
-        if is_prng_key(x):
-            return jax.random.wrap_key_data(place(jax.random.key_data(x)), impl=jax.random.key_impl(x))
-        if isinstance(x, jax.Array) and not x.is_fully_addressable:
-            return x if x.sharding == sharding else jax.jit(lambda y: y, out_shardings=sharding)(x)
-        host = np.asarray(x)
-        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
-
-    return jax.tree.map(place, tree)
 
 
 def compile_chunk(fns: TrainFns, state: Any, hp: Any, sharding: NamedSharding | None = None,
@@ -205,11 +129,13 @@ def run_training(
     fns: TrainFns | None = None,
     shard: bool = True,
     initial_state: Any | None = None,
+    on_chunk: Callable[[dict[str, np.ndarray], dict[str, np.ndarray], float], None] | None = None,
 ) -> RunResult:
     """Train len(seeds) runs of `cfg` in one program, chunk by chunk. With several devices visible (and
     a run count they divide) the run axis is sharded over them (`shard=False` keeps one device).
     `initial_state` (a run state with the run axis, e.g. pre-trained runs) replaces the fresh one the seeds
-    would start from; `cfg.num_epochs` more epochs are trained from it."""
+    would start from; `cfg.num_epochs` more epochs are trained from it. `on_chunk(epoch metrics, eval metrics,
+    chunk seconds)` receives each chunk's metrics on the host once its checkpoint is saved (TensorBoard logs)."""
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     hps = hparams if isinstance(hparams, list) else [hparams] * len(seeds)
@@ -260,11 +186,13 @@ def run_training(
         state, (epoch_metrics, eval_metrics) = compiled(state, hp)
         jax.block_until_ready((state, epoch_metrics))
         chunk_seconds.append(time.perf_counter() - t0)
-        epoch_metrics, eval_metrics = _to_host((epoch_metrics, eval_metrics))
+        epoch_metrics, eval_metrics = to_host((epoch_metrics, eval_metrics))
         parts.append({"epoch": epoch_metrics, "eval": eval_metrics})
         parts = [{"epoch": _concat([p["epoch"] for p in parts]), "eval": _concat([p["eval"] for p in parts])}]
         if checkpointer is not None:
             checkpointer.save(index + 1, state, {**parts[0], "chunk_seconds": np.asarray(chunk_seconds)})
+        if on_chunk is not None:
+            on_chunk(epoch_metrics, eval_metrics, chunk_seconds[-1])
         if progress:
             chi = float(np.mean(epoch_metrics["chi"][:, -1])) if "chi" in epoch_metrics else None
             progress(ChunkProgress(epochs_done=(index + 1) * cfg.chunk_epochs, num_epochs=cfg.num_epochs,

@@ -14,10 +14,15 @@ The normalization is fixed per feature from `state_norm_samples` uniform drops (
 same for every run), so the SENPNN's target distribution never moves. M, eta and T are traced
 hyperparameters (`max_replace_prob`, `replace_rate`, `gate_threshold`): a grid of them is one
 vmapped program.
+
+In the loop it is a component (`make_state_exploration`): `StateExploration` substitutes states, evaluates
+the actions taken on generated states with the environment, marks which stored states are real and trains
+the SENPNN; with state exploration off, `NoStateExploration` offers the same calls and does nothing.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import chex
@@ -25,13 +30,11 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from d2rl_jax import references
-from d2rl_jax.config import TrainConfig
+from d2rl_jax.config import HyperParams, TrainConfig
+from d2rl_jax.core.gradient_metrics import forward_layers, gradient_sums, layer_gradient_magnitudes
+from d2rl_jax.core.optim import apply_gradients, init_optimizer
 from d2rl_jax.diffusion import DiffusionModel
-from d2rl_jax.metrics import forward_layers, gradient_sums, layer_gradient_magnitudes
-from d2rl_jax.optim import apply_gradients, init_optimizer
-
-HParams = dict[str, jax.Array]
+from d2rl_jax.env import make_env, sample_states
 
 
 class StateNormalizer(NamedTuple):
@@ -47,8 +50,7 @@ class StateNormalizer(NamedTuple):
 
 def fit_normalizer(env, env_params, num_samples: int, seed: int = 0) -> StateNormalizer:
     """Per-feature mean and std of `num_samples` uniform drops (constant features get std 1)."""
-    obs, _ = jax.jit(references.sample_drops, static_argnums=(0, 3))(env, env_params, jax.random.key(seed),
-                                                                      num_samples)
+    obs, _ = jax.jit(sample_states, static_argnums=(0, 3))(env, env_params, jax.random.key(seed), num_samples)
     std = jnp.std(obs, axis=0)
     return StateNormalizer(mean=jnp.mean(obs, axis=0), std=jnp.where(std > 1e-6, std, 1.0))
 
@@ -63,9 +65,9 @@ class ExplorerState:
     rise_epoch: jax.Array  # () int32: the epoch at which chi first left 0, -1 until then
 
 
-def advance_chi(chi: jax.Array, gate: jax.Array, hp: HParams) -> jax.Array:
+def advance_chi(chi: jax.Array, gate: jax.Array, hp: HyperParams) -> jax.Array:
     """Algorithm 1: chi <- min(chi + eta, M) when the gate quantity is below T."""
-    return jnp.where(gate < hp["gate_threshold"], jnp.minimum(chi + hp["replace_rate"], hp["max_replace_prob"]), chi)
+    return jnp.where(gate < hp.gate_threshold, jnp.minimum(chi + hp.replace_rate, hp.max_replace_prob), chi)
 
 
 def _ema(previous: jax.Array, value: jax.Array, decay: float) -> jax.Array:
@@ -82,9 +84,9 @@ class StateExplorer:
         self.gate_kind = cfg.state_gate
         self.decay = cfg.gate_ema_decay
 
-    def init(self, key: jax.Array, hp: HParams) -> ExplorerState:
+    def init(self, key: jax.Array, hp: HyperParams) -> ExplorerState:
         params = self.model.init(key)
-        return ExplorerState(params=params, opt=init_optimizer(params, hp["senpnn_lr"], hp["weight_decay"]),
+        return ExplorerState(params=params, opt=init_optimizer(params, hp.senpnn_lr, hp.weight_decay),
                              chi=jnp.zeros((), jnp.float32), gate=jnp.full((), jnp.inf, jnp.float32),
                              loss_ema=jnp.full((), jnp.inf, jnp.float32), rise_epoch=jnp.full((), -1, jnp.int32))
 
@@ -98,7 +100,7 @@ class StateExplorer:
         z_hat = self.model.regenerate(params, key, z, self.start_step)
         return self.normalizer.denormalize(z_hat), jnp.mean((z_hat - z) ** 2, axis=-1)
 
-    def substitute(self, state: ExplorerState, key: jax.Array, obs: jax.Array, epoch: jax.Array, hp: HParams
+    def substitute(self, state: ExplorerState, key: jax.Array, obs: jax.Array, epoch: jax.Array, hp: HyperParams
                    ) -> tuple[jax.Array, jax.Array, ExplorerState, dict[str, jax.Array]]:
         """One epoch of Algorithm 1 on the real states `obs` (T, S): (states the agent sees, replaced (T,)
         bool, new state, metrics)."""
@@ -128,3 +130,67 @@ class StateExplorer:
         metrics = {"senpnn_loss": loss, "senpnn_loss_ema": loss_ema, "senpnn_grad_weight_sum": grad_weight,
                    "senpnn_grad_bias_sum": grad_bias}
         return state.replace(params=params, opt=opt, gate=gate, loss_ema=loss_ema), metrics
+
+
+class NoStateExploration:
+    """State exploration off: the agent sees the real states; nothing is generated, stored apart or trained."""
+
+    def init(self, key: jax.Array, hp: HyperParams) -> None:
+        return None
+
+    def substitute(self, state: None, key: jax.Array, obs: jax.Array, epoch: jax.Array, hp: HyperParams):
+        return obs, jnp.zeros(obs.shape[:1], bool), state, {}
+
+    def evaluate_seen(self, reward_info, obs: jax.Array, actions: jax.Array, replaced: jax.Array, params: Any):
+        return reward_info, {}
+
+    def transition_fields(self, replaced: jax.Array) -> dict[str, jax.Array]:
+        return {}
+
+    def update(self, state: None, key: jax.Array, batch: dict[str, jax.Array]) -> tuple[None, dict[str, jax.Array]]:
+        return state, {}
+
+
+class StateExploration(NoStateExploration):
+    """Algorithm 1 in the loop, around a `StateExplorer` and the environment that scores generated states."""
+
+    def __init__(self, explorer: StateExplorer, env):
+        self.explorer, self.env = explorer, env
+
+    def init(self, key: jax.Array, hp: HyperParams) -> ExplorerState:
+        return self.explorer.init(key, hp)
+
+    def substitute(self, state: ExplorerState, key: jax.Array, obs: jax.Array, epoch: jax.Array, hp: HyperParams):
+        """(the states the agent sees: s^ instead of s with probability chi, replaced (T,), state, metrics)."""
+        return self.explorer.substitute(state, key, obs, epoch, hp)
+
+    def evaluate_seen(self, reward_info, obs: jax.Array, actions: jax.Array, replaced: jax.Array, params: Any):
+        """The reward information of the states the agent saw: a replaced state's C and R' come from its own
+        (generated) channels; `real_sum_rate` keeps the real environment's."""
+        channels = jax.vmap(self.env.channels_from_observation, (0, None))(obs, params)
+        generated, _ = jax.vmap(self.env.evaluate, (0, 0, None))(channels, actions, params)
+        seen = jax.tree.map(lambda g, r: jnp.where(replaced.reshape(replaced.shape + (1,) * (r.ndim - 1)), g, r),
+                            generated, reward_info)
+        return seen, {"real_sum_rate": reward_info.sum_rate.mean()}
+
+    def transition_fields(self, replaced: jax.Array) -> dict[str, jax.Array]:
+        return {"real": (~replaced).astype(jnp.float32)}  # the SENPNN learns from real states only
+
+    def update(self, state: ExplorerState, key: jax.Array, batch: dict[str, jax.Array]):
+        return self.explorer.update(state, key, batch["obs"], batch["real"])
+
+
+@functools.lru_cache(maxsize=8)
+def _default_normalizer(env_cfg, num_samples: int) -> StateNormalizer:
+    env = make_env(env_cfg)
+    return fit_normalizer(env, env.default_params, num_samples)
+
+
+def make_state_exploration(cfg: TrainConfig, env, env_params: Any, shared: bool) -> NoStateExploration:
+    """The component of `cfg.state_exploration`. `shared`: the configured environment with its default
+    parameters, whose normalization is fitted once per process."""
+    if not cfg.state_exploration:
+        return NoStateExploration()
+    normalizer = (_default_normalizer(cfg.env, cfg.state_norm_samples) if shared
+                  else fit_normalizer(env, env_params, cfg.state_norm_samples))
+    return StateExploration(StateExplorer(cfg, env.observation_size, normalizer), env)

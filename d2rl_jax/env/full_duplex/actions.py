@@ -21,9 +21,9 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from d2rl_jax import physics
 from d2rl_jax.config import EnvConfig
-from d2rl_jax.env.params import EnvParams
+from d2rl_jax.env.full_duplex import physics
+from d2rl_jax.env.full_duplex.params import EnvParams
 
 _RAW_LIMIT = 1e30
 

@@ -17,6 +17,7 @@ every step is a fresh uniform drop.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import chex
@@ -24,12 +25,12 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from d2rl_jax import physics
 from d2rl_jax.config import EnvConfig
-from d2rl_jax.env import mobility
-from d2rl_jax.env.actions import decode_action
-from d2rl_jax.env.observation import decode_observation, encode_observation
-from d2rl_jax.env.params import EnvParams, make_env_params
+from d2rl_jax.env.base import References, RewardInfo, random_action_rates
+from d2rl_jax.env.full_duplex import drift, mobility, physics, references
+from d2rl_jax.env.full_duplex.actions import decode_action
+from d2rl_jax.env.full_duplex.observation import decode_observation, encode_observation
+from d2rl_jax.env.full_duplex.params import EnvParams, make_env_params
 
 
 @struct.dataclass
@@ -43,18 +44,23 @@ class Channels(NamedTuple):
     h: jax.Array  # (L, N_r) uplink
 
 
-class RewardInfo(NamedTuple):
-    """Everything a reward design needs about (s, a)."""
-
-    sum_rate: jax.Array  # C, eq. (13a)
-    upper_bound: jax.Array  # R'(s), DESIGN §3
-    ul_rates: jax.Array  # (L,)
-    dl_rates: jax.Array  # (K,)
+class LinkRates(NamedTuple):
+    ul: jax.Array  # (L,)
+    dl: jax.Array  # (K,)
 
 
 class FullDuplexEnv:
+    """C is the sum rate (13a), R' the closed-form upper bound of DESIGN §3; the held-out references are C* (an
+    optimizer), R', the MRT + MMSE heuristic and random actions."""
+
+    differentiable_reward = True
+
     def __init__(self, cfg: EnvConfig):
         self.cfg = cfg
+
+    @property
+    def horizon(self) -> int:
+        return self.cfg.horizon
 
     @property
     def default_params(self) -> EnvParams:
@@ -78,6 +84,9 @@ class FullDuplexEnv:
         h = physics.user_channels(ul, cfg.num_rx_antennas, *gain, array_gain=cfg.user_array_gain)
         return Channels(g=g, h=h)
 
+    def state_channels(self, state: EnvState, params: EnvParams) -> Channels:
+        return self.channels(state.positions, params)
+
     def observation(self, positions: jax.Array, params: EnvParams) -> jax.Array:
         g, h = self.channels(positions, params)
         return encode_observation(positions, g, h, params)
@@ -97,7 +106,23 @@ class FullDuplexEnv:
             h, g, decoded.w, decoded.v, decoded.p, params.clutter, params.noise_ul, params.noise_dl
         )
         bound = physics.upper_bound(h, g, params.ul_power_max, params.bs_power_max, params.noise_ul, params.noise_dl)
-        return RewardInfo(rate, bound, ul_rates, dl_rates), decoded.nonfinite
+        return RewardInfo(rate, bound, LinkRates(ul=ul_rates, dl=dl_rates)), decoded.nonfinite
+
+    def reference_rates(self, channels: Channels, params: EnvParams, key: jax.Array, cfg) -> References:
+        """C* (projected gradient ascent with `cfg.optimizer_restarts` restarts of `cfg.optimizer_steps` steps,
+        from `key`), R', the heuristic and random actions (from fold_in(key, 1)) on a batch of channels."""
+        optimum = jax.jit(functools.partial(references.optimizer_rates, num_restarts=cfg.optimizer_restarts,
+                                            num_steps=cfg.optimizer_steps))(channels, params, key)
+        bound = jax.jit(references.bound_rates)(channels, params)
+        heuristic = jax.jit(references.heuristic_rates)(channels, params)
+        random = jax.jit(random_action_rates, static_argnums=0)(self, channels, params, jax.random.fold_in(key, 1))
+        return References(optimum=optimum, bound=bound, levels={
+            "C* (optimizer)": optimum, "R' (upper bound)": bound, "heuristic (MRT + MMSE)": heuristic,
+            "random actions": random})
+
+    @staticmethod
+    def relocates(before: EnvParams, after: EnvParams) -> bool:
+        return drift.relocates(before, after)
 
     def place_users(self, key: jax.Array, params: EnvParams) -> jax.Array:
         return mobility.uniform_in_sector(key, self.cfg.num_users, params.cell_radius_m, params.sector_center_rad,

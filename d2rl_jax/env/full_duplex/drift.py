@@ -1,9 +1,9 @@
 """Environment drift (the retraining scenario of Sec. I): named changes of the traced `EnvParams`.
 
-A scenario maps the scenario's parameters before the drift to those after it; `params_at` picks
-one set or the other from a traced epoch and drift epoch, so a run switches mid-way without
-recompiling and drift epochs vmap like any hyperparameter. Shapes never change: a drift that would
-change K or L (`load`) is out of scope (it is a different static config, i.e. a new network).
+A scenario maps the scenario's parameters before the drift to those after it; the training loop's drift
+component (d2rl_jax/training/drift.py) picks one set or the other from a traced epoch and drift epoch, so a
+run switches mid-way without recompiling and drift epochs vmap like any hyperparameter. Shapes never change:
+a drift that would change K or L (`load`) is out of scope (it is a different static config, i.e. a new network).
 
     clutter_move   the clutter interferers move and change strength (default -50/20 deg -> -10/45 deg,
                    INR unchanged unless given); their phases keep the scenario's seed
@@ -20,14 +20,12 @@ a noise drift the agent sees the same features for the same channels, and only t
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from d2rl_jax.config import ConfigError, EnvConfig
-from d2rl_jax.env.params import EnvParams, make_env_params
+from d2rl_jax.env.full_duplex.params import EnvParams, make_env_params
 
 DRIFT_SCENARIOS = ("clutter_move", "noise", "hotspot")
 
@@ -75,13 +73,7 @@ def drifted_params(cfg: EnvConfig, scenario: DriftScenario) -> EnvParams:
 
 def relocates(before: EnvParams, after: EnvParams) -> bool:
     """Whether a drift from `before` to `after` changes where users are placed, so that the training loop
-    places every user anew at the drift epoch (`hotspot`)."""
+    places every user anew at the drift epoch (`hotspot`); `FullDuplexEnv.relocates`."""
     return any(not np.array_equal(getattr(before, f), getattr(after, f))
                for f in ("sector_center_rad", "sector_half_width_rad"))
 
-
-def params_at(epoch: jax.Array, drift_epoch: jax.Array, before: Any, after: Any) -> Any:
-    """`after` from `drift_epoch` on (epochs counted from 0), `before` until then; all traced. Any two
-    pytrees of one structure (`EnvParams`, or those with the held-out batch beside them)."""
-    drifted = jnp.asarray(epoch) >= jnp.asarray(drift_epoch)
-    return jax.tree.map(lambda b, a: jnp.where(drifted, a, b), before, after)

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from d2rl_jax.io import write_json_atomic
+from d2rl_jax.run.io import write_json_atomic
 
 # Beside the step directories: the settings the checkpoints were trained with (JSON), for `--resume`'s check.
 SETTINGS_FILE = "settings.json"

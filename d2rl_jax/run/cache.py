@@ -1,6 +1,6 @@
 """On-disk caches that make a second launch start at once: XLA executables and the held-out references.
 
-    from d2rl_jax.cache import enable_cache
+    from d2rl_jax.run.cache import enable_cache
     enable_cache()            # ~/.cache/d2rl_jax (or $XDG_CACHE_HOME/d2rl_jax): xla/ and references/
 
 The experiment CLIs turn both on by default (`--nocompile_cache` turns them off). XLA's entries are keyed
@@ -13,12 +13,15 @@ device kind, so any change to the code or the platform computes them anew.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
 import jax
+import numpy as np
 
-_REFERENCES: Path | None = None  # where held-out references are kept; None: not cached
+from d2rl_jax.run.io import write_bytes_atomic
+from d2rl_jax.training import use_reference_store
 
 
 def default_cache_dir() -> Path:
@@ -29,14 +32,13 @@ def default_cache_dir() -> Path:
 def enable_cache(directory: str | Path | None = None, xla: bool = True) -> Path:
     """Cache held-out references and (with `xla`) compiled programs, every compilation however short: start-up
     is the sum of many small ones, under `directory` (default `default_cache_dir()`); returns it."""
-    global _REFERENCES
     path = Path(directory) if directory is not None else default_cache_dir()
     if xla:
         (path / "xla").mkdir(parents=True, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", str(path / "xla"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    _REFERENCES = path / "references"
+    use_reference_store(ReferenceFiles(path / "references"))
     return path
 
 
@@ -49,11 +51,27 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def reference_file(*key: object) -> Path | None:
-    """The cache file of the references with settings `key` (reprs that fix them), None when not caching."""
-    if _REFERENCES is None:
-        return None
-    device = jax.devices()[0]
-    digest = hashlib.sha256(repr((key, _code_fingerprint(), jax.__version__, device.platform,
-                                  device.device_kind)).encode()).hexdigest()[:32]
-    return _REFERENCES / f"{digest}.npz"
+class ReferenceFiles:
+    """The training loop's reference store (`d2rl_jax.training.use_reference_store`): one npz file per setting."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def path(self, key: tuple) -> Path:
+        """The file of the references with settings `key` (reprs that fix them)."""
+        device = jax.devices()[0]
+        digest = hashlib.sha256(repr((key, _code_fingerprint(), jax.__version__, device.platform,
+                                      device.device_kind)).encode()).hexdigest()[:32]
+        return self.directory / f"{digest}.npz"
+
+    def load(self, key: tuple) -> dict[str, np.ndarray] | None:
+        path = self.path(key)
+        if not path.exists():
+            return None
+        with np.load(path) as saved:
+            return {name: saved[name] for name in saved.files}
+
+    def save(self, key: tuple, arrays: dict[str, np.ndarray]) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        write_bytes_atomic(self.path(key), buffer.getvalue())

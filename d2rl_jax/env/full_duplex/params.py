@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from d2rl_jax import physics
 from d2rl_jax.config import EnvConfig
+from d2rl_jax.env.full_duplex import physics
 
 
 @struct.dataclass

@@ -33,10 +33,10 @@ import jax
 import numpy as np
 
 from d2rl_jax.config import TrainConfig
-from d2rl_jax.env import FullDuplexEnv
-from d2rl_jax.grids import Variant
-from d2rl_jax.io import write_bytes_atomic, write_json_atomic, write_text_atomic
-from d2rl_jax.memory import (
+from d2rl_jax.run.distributed import barrier, process_zero_value, writes_files
+from d2rl_jax.run.grids import Variant
+from d2rl_jax.run.io import write_json_atomic, write_text_atomic
+from d2rl_jax.run.memory import (
     MEMORY_FRACTION,
     ChunkPlan,
     RunBytes,
@@ -45,14 +45,16 @@ from d2rl_jax.memory import (
     plan_chunks,
     run_bytes,
 )
-from d2rl_jax.runner import ChunkProgress, barrier, process_zero_value, run_training, writes_files
-from d2rl_jax.summaries import run_rows
-from d2rl_jax.train import TrainFns, make_train
+from d2rl_jax.run.results import read_metrics, write_metrics
+from d2rl_jax.run.runner import ChunkProgress, run_training
+from d2rl_jax.run.summaries import run_rows
+from d2rl_jax.run.tensorboard import TensorBoardLog
+from d2rl_jax.training import TrainFns, make_train
 
 CSV_COLUMNS = (
     "variant", "actor", "reward", "learner", "state_exploration", "run", "point", "point_label", "seed", "M", "eta",
     "actor_lr", "critic_lr", "noise_std", "reward_lr", "final_sum_rate", "best_sum_rate", "ratio_to_optimizer",
-    "ratio_to_bound", "epoch_to_50pct", "seconds_to_50pct", "epoch_to_80pct", "seconds_to_80pct",
+    "ratio_to_bound", "final_reward", "epoch_to_50pct", "seconds_to_50pct", "epoch_to_80pct", "seconds_to_80pct",
     "ma_epoch_to_80pct", "ma_seconds_to_80pct", "critic_alignment", "critic_error", "final_ma_sum_rate",
     "final_ma_reward", "convergence_epoch", "seconds_per_epoch", "seconds_to_convergence",
     "actor_grad_weight_sum", "actor_grad_bias_sum", "critic_grad_weight_sum", "critic_grad_bias_sum",
@@ -75,6 +77,11 @@ class VariantPlan:
         point, seed = divmod(index, len(self.seeds))
         return point, self.seeds[seed]
 
+    def run_name(self, index: int) -> str:
+        """Run `index` as a path: seed_<s>, under its point's label when the variant sweeps several points."""
+        point, seed = self.run(index)
+        return f"seed_{seed}" if len(self.variant.points) == 1 else f"{self.variant.point_label(point)}/seed_{seed}"
+
     def chunk_inputs(self, index: int) -> tuple[list[int], list[int], list]:
         """Run indices (padded), seeds and hyperparameters of chunk `index`."""
         runs = self.chunks.chunk_runs(index)
@@ -95,7 +102,7 @@ class SweepPlan:
     def num_runs(self) -> int:
         return sum(v.chunks.num_runs for v in self.variants)
 
-    def what(self) -> dict:
+    def identity(self) -> dict:
         """Everything that decides the results (not how they are chunked): a resumed sweep must match it."""
         return {"grid": self.grid, "seeds": self.seeds, "base_config": self.base.to_dict(),
                 "variants": [{"name": v.variant.name, "config": v.config.to_dict(),
@@ -106,7 +113,7 @@ class SweepPlan:
         return self.variants[0].fns.eval_batch.reference_levels() if self.variants else {}
 
     def to_dict(self) -> dict:
-        return {**self.what(), "references": self.references(), "devices": self.num_devices,
+        return {**self.identity(), "references": self.references(), "devices": self.num_devices,
                 "budget_bytes": self.budget_bytes, "budget_source": self.budget_source,
                 "memory_fraction": MEMORY_FRACTION,
                 "num_runs": self.num_runs, "num_chunks": sum(v.chunks.num_chunks for v in self.variants),
@@ -171,13 +178,12 @@ def plan_sweep(grid: str, variants: tuple[Variant, ...], base: TrainConfig, seed
             mib = multihost_utils.process_allgather(np.asarray(budget_bytes // 2**20, np.int32))  # int32: no x64
             budget_bytes = int(np.min(mib)) * 2**20
             source += ", min over processes"
-    env = FullDuplexEnv(base.env)
     plans = []
     for variant in variants:
         cfg = variant.config(base)
         fns = make_train(cfg)
         nbytes, chunks = _plan_variant(cfg, fns, len(variant.points) * len(seeds), budget_bytes, devices, max_chunk,
-                                       env.observation_size, env.action_size, measure)
+                                       fns.env.observation_size, fns.env.action_size, measure)
         plans.append(VariantPlan(variant, cfg, fns, nbytes, chunks, list(seeds)))
     return SweepPlan(grid, list(seeds), base, plans, budget_bytes, source, len(devices))
 
@@ -192,7 +198,7 @@ def prepare_sweep_dir(plan: SweepPlan, out_dir: str | Path, resume: bool) -> Non
         raise FileExistsError(f"{path.parent} already holds a sweep (plan.json): resume it, or choose another "
                               "output directory")
     saved = json.loads(path.read_text())
-    if {k: saved.get(k) for k in plan.what()} != json.loads(json.dumps(plan.what())):
+    if {k: saved.get(k) for k in plan.identity()} != json.loads(json.dumps(plan.identity())):
         raise ValueError(f"the sweep in {path.parent} was planned with other settings (grid, seeds, epochs, "
                          "variants or points): resume it with the same flags, or choose another output directory")
     fields = {f.name for f in dataclasses.fields(RunBytes)}
@@ -222,13 +228,15 @@ def read_rows(out_dir: str | Path, plan: SweepPlan) -> list[dict]:
 
 def load_metrics(out_dir: str | Path, variant: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(epoch metrics, eval metrics) of every finished run of `variant`, each (runs, ...), by run index."""
-    parts = [np.load(p) for p in sorted((Path(out_dir) / variant).glob("chunk_*.npz"))]
+    parts = [read_metrics(p) for p in sorted((Path(out_dir) / variant).glob("chunk_*.npz"))]
     if not parts:
         raise FileNotFoundError(f"no finished chunk of {variant} in {out_dir}")
-    order = np.argsort(np.concatenate([p["run_index"] for p in parts]))
-    merged = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0].files if k != "run_index"}
-    return ({k[6:]: v for k, v in merged.items() if k.startswith("epoch/")},
-            {k[5:]: v for k, v in merged.items() if k.startswith("eval/")})
+    order = np.argsort(np.concatenate([run_index for _, _, run_index in parts]))
+
+    def merged(i: int) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([p[i][k] for p in parts])[order] for k in parts[0][i]}
+
+    return merged(0), merged(1)
 
 
 def sweep_timing(rows: list[dict], epochs: int | None = None) -> dict:
@@ -277,9 +285,11 @@ class _SweepProgress:
 
 
 def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, checkpoints: bool = True,
-              progress: Callable[[str], None] | None = print) -> list[dict]:
+              tensorboard: bool = True, progress: Callable[[str], None] | None = print) -> list[dict]:
     """Train every chunk of every variant (skipping finished ones), write results, return all rows.
-    `checkpoints=False` saves no orbax checkpoint inside a chunk (an interrupted chunk restarts)."""
+    `checkpoints=False` saves no orbax checkpoint inside a chunk (an interrupted chunk restarts); `tensorboard`
+    writes each run's events under out_dir/tensorboard/<variant>/<point label>/seed_<s> (seed_<s> for a variant
+    of one point)."""
     out = Path(out_dir)
     prepare_sweep_dir(plan, out, resume)
     writer = writes_files()  # multi-process: every process trains its shards, process 0 writes
@@ -304,13 +314,17 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, che
                 bar.skip(vp.chunks.chunk_size * cfg.num_epochs)
                 continue
             runs, seeds, points = vp.chunk_inputs(k)
-            real = min(len(runs), vp.chunks.num_runs - k * vp.chunks.chunk_size)
-            label = f"[{ordinal}/{chunk_count} {name} runs {runs[0]}-{runs[real - 1]}]"
+            filled = min(len(runs), vp.chunks.num_runs - k * vp.chunks.chunk_size)
+            label = f"[{ordinal}/{chunk_count} {name} runs {runs[0]}-{runs[filled - 1]}]"
+            logs = TensorBoardLog(out / "tensorboard" / name, [vp.run_name(r) for r in runs[:filled]]) \
+                if writer and tensorboard else None
             result = run_training(cfg, seeds, points, checkpoint_dir=stem.with_suffix(".ckpt") if checkpoints else None,
                                   resume=True, progress=bar.reporter(label, len(runs)), fns=vp.fns,
-                                  shard=plan.num_devices > 1)
+                                  shard=plan.num_devices > 1, on_chunk=None if logs is None else logs.write_chunk)
+            if logs is not None:
+                logs.close()
             per_run_s = result.seconds_per_epoch / len(runs)  # the program's time shared by its runs
-            rows = run_rows(result.epoch_metrics, result.eval_metrics, cfg, per_run_s)[:real]
+            rows = run_rows(result.epoch_metrics, result.eval_metrics, cfg, per_run_s)[:filled]
             for run, row in zip(runs, rows, strict=False):
                 point, seed = vp.run(run)
                 hp = vp.variant.points[point]
@@ -327,11 +341,9 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, che
                 if state and row["chi_rise_epoch"] is None:
                     row["chi_rise_epoch"] = -1  # chi never left 0
             if writer:
-                arrays = {f"epoch/{n}": v[:real] for n, v in result.epoch_metrics.items()}
-                arrays.update({f"eval/{n}": v[:real] for n, v in result.eval_metrics.items()})
-                buffer = io.BytesIO()
-                np.savez_compressed(buffer, run_index=np.asarray(runs[:real]), **arrays)
-                write_bytes_atomic(stem.with_suffix(".npz"), buffer.getvalue())
+                kept = {k: v[:filled] for k, v in result.epoch_metrics.items()}, \
+                    {k: v[:filled] for k, v in result.eval_metrics.items()}
+                write_metrics(stem.with_suffix(".npz"), *kept, run_index=np.asarray(runs[:filled]))
                 write_json_atomic(stem.with_suffix(".json"), rows)  # last: marks the chunk finished
                 shutil.rmtree(stem.with_suffix(".ckpt"), ignore_errors=True)
                 write_text_atomic(out / "summary.csv", _to_csv(read_rows(out, plan)))

@@ -22,12 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from d2rl_jax.checkpoint import RunCheckpointer
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.io import write_json_atomic
-from d2rl_jax.metrics import ma_first_epoch_reaching, moving_average, recovery_epoch, recovery_loss
-from d2rl_jax.runner import RunResult, gather_runs, over_runs, run_training
-from d2rl_jax.train import TrainFns, seed_keys, stack_hparams
+from d2rl_jax.run.checkpoint import RunCheckpointer
+from d2rl_jax.run.distributed import gather_runs
+from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.runner import RunResult, over_runs, run_training
+from d2rl_jax.run.statistics import ma_first_epoch_reaching, moving_average, recovery_epoch, recovery_loss
+from d2rl_jax.training import TrainFns, seed_keys, stack_hparams
 
 
 @dataclasses.dataclass
@@ -148,7 +149,7 @@ def recovery_rows(result: RetrainResult, cfg: TrainConfig, tolerance: float | No
     the sum rate lost below the scratch level while retraining and the gain over the scratch curve
     (areas, bit/s/Hz x epochs).
 
-    The 0.8 C* rule is the sweep's (`d2rl_jax.summaries.MA_EPOCH_COLUMN`): a trailing mean of held-out C/C*
+    The 0.8 C* rule is the sweep's (`d2rl_jax.run.summaries.MA_EPOCH_COLUMN`): a trailing mean of held-out C/C*
     over max(1, ma_window // eval_every) evaluations, here with C* of the drifted environment and epochs
     counted from the drift. A retrained run's series starts with its pre-trained policy evaluated right after
     the drift (epoch 0: 0 if that policy already meets 0.8 C* there); a scratch run's with its first

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from d2rl_jax.config import TrainConfig
-from d2rl_jax.metrics import convergence_epoch, first_epoch_reaching, ma_first_epoch_reaching, moving_average
+from d2rl_jax.run.statistics import convergence_epoch, first_epoch_reaching, ma_first_epoch_reaching, moving_average
 
 # Learning milestones (docs/learning.md): the first evaluation at which held-out C/C* reaches each level.
 RATIO_LEVELS = (0.5, 0.8)
@@ -57,6 +57,8 @@ def run_rows(epoch_metrics: dict[str, np.ndarray], eval_metrics: dict[str, np.nd
             "best_sum_rate": float(eval_metrics["eval_sum_rate"][i].max()),
             "ratio_to_optimizer": float(eval_metrics["eval_ratio_to_optimizer"][i, -1]),
             "ratio_to_bound": float(eval_metrics["eval_ratio_to_bound"][i, -1]),
+            # the designed reward C - R' (GDMOPT's reward on its task); NaN in metrics written before it existed
+            "final_reward": float(eval_metrics.get("eval_reward", np.full((i + 1, 1), np.nan))[i, -1]),
             "final_ma_sum_rate": float(ma_rate[i, -1]),
             "final_ma_reward": float(moving_average(epoch_metrics["reward"][i], cfg.ma_window)[-1]),
             "convergence_epoch": conv,

@@ -12,8 +12,9 @@ import time
 import jax
 
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.runner import compile_chunk, over_runs, place_runs, run_sharding
-from d2rl_jax.train import TrainFns, seed_keys, stack_hparams
+from d2rl_jax.run.distributed import place_runs, run_sharding
+from d2rl_jax.run.runner import compile_chunk, over_runs
+from d2rl_jax.training import TrainFns, seed_keys, stack_hparams
 
 
 def time_runs(fns: TrainFns, cfg: TrainConfig, n: int, hp_one: HyperParams, repeats: int) -> dict:

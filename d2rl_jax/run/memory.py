@@ -21,9 +21,9 @@ import os
 import jax
 import numpy as np
 
-from d2rl_jax.checkpoint import is_prng_key
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.train import TrainFns, hparams_to_arrays, seed_keys, stack_hparams
+from d2rl_jax.run.checkpoint import is_prng_key
+from d2rl_jax.training import TrainFns, hparams_to_arrays, seed_keys, stack_hparams
 
 # Share of the free memory a plan may fill: XLA needs room for fragmentation and for buffers this
 # estimate does not see (e.g. the evaluation batch, the host transfer of metrics).
@@ -87,25 +87,32 @@ class RunBytes:
         return {**dataclasses.asdict(self), "estimate": self.estimate, "total": self.total, "source": self.source}
 
 
+def _bytes_by_role(state) -> dict[str, int]:
+    """Bytes of a run state's leaves by what their field path names: "params" (any `params` / `*_params` field:
+    networks, targets, reward net, SENPNN), "opt" (optimizer states), "trained" (the learner's networks that take
+    gradient steps: its params outside targets and the reward net), "buffer", and everything."""
+    out = {"params": 0, "opt": 0, "trained": 0, "buffer": _nbytes(state.buffer), "all": _nbytes(state)}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        names = [str(getattr(k, "name", getattr(k, "key", ""))) for k in path]
+        nbytes = _nbytes(leaf)
+        if any(n == "opt" or n.endswith("_opt") for n in names):
+            out["opt"] += nbytes
+        elif any(n == "params" or n.endswith("_params") for n in names):
+            out["params"] += nbytes
+            if names[0] == "agent" and not any(n.startswith("target") or n == "reward" for n in names):
+                out["trained"] += nbytes
+    return out
+
+
 def run_bytes(cfg: TrainConfig, fns: TrainFns, observation_size: int, action_size: int) -> RunBytes:
     hp = hparams_to_arrays(HyperParams())
     state = jax.eval_shape(fns.init, jax.random.key(0), hp)
     metrics = jax.eval_shape(fns.run_chunk, state, hp)[1]
-    agent = state.agent
-    params = _nbytes((agent.actor_params, agent.critic_params, agent.target_actor_params,
-                      agent.target_critic_params))
-    optimizer = _nbytes((agent.actor_opt, agent.critic_opt))
-    if agent.reward is not None:
-        params += _nbytes(agent.reward.params)
-        optimizer += _nbytes(agent.reward.opt)
-    if state.explorer is not None:
-        params += _nbytes(state.explorer.params)
-        optimizer += _nbytes(state.explorer.opt)
-    buffer = _nbytes(state.buffer)
-    other = _nbytes(state) - buffer - params - optimizer
+    roles = _bytes_by_role(state)
+    params, optimizer, buffer = roles["params"], roles["opt"], roles["buffer"]
+    other = roles["all"] - buffer - params - optimizer
     # Gradients and Adam's update temporaries are about two copies of the trained parameters.
-    workspace = 2 * _nbytes((agent.actor_params, agent.critic_params)) + activation_bytes(cfg, observation_size,
-                                                                                          action_size)
+    workspace = 2 * roles["trained"] + activation_bytes(cfg, observation_size, action_size)
     return RunBytes(replay_buffer=buffer, params=params, optimizer=optimizer, other_state=other,
                     metrics=_nbytes(metrics), workspace=workspace)
 
@@ -127,7 +134,8 @@ def compiled_peak_bytes(compiled) -> int | None:
 def measured_run_bytes(fns: TrainFns, num_runs: int, devices: list | None = None) -> int | None:
     """XLA's peak bytes per run of the chunk program for `num_runs` runs, compiled as the runner compiles it
     (same shapes and placement, kept in `fns`' cache for the runner); None where the backend gives none."""
-    from d2rl_jax.runner import compile_chunk, over_runs, run_sharding  # the runner plans with this module
+    from d2rl_jax.run.distributed import run_sharding
+    from d2rl_jax.run.runner import compile_chunk, over_runs  # the runner plans with this module
 
     hp = stack_hparams([HyperParams()] * num_runs)
     keys = seed_keys(range(num_runs))
