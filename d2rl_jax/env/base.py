@@ -45,6 +45,21 @@ class References(NamedTuple):
     levels: dict[str, jax.Array]  # every level the figures draw, by display name, in display order
 
 
+class ConfiguredEnv:
+    """What environments built from a config share: the config, and the sizes it fixes."""
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+
+    @property
+    def observation_size(self) -> int:
+        return self.cfg.observation_size
+
+    @property
+    def action_size(self) -> int:
+        return self.cfg.action_size
+
+
 def no_references(num_states: int) -> References:
     """For environments with no reference levels (probes): ratios read NaN."""
     nan = jnp.full((num_states,), jnp.nan)

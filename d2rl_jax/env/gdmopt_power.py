@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from d2rl_jax.config import ConfigError, env_config
-from d2rl_jax.env.base import References, RewardInfo, random_action_rates
+from d2rl_jax.env.base import ConfiguredEnv, References, RewardInfo, random_action_rates
 
 
 @env_config("gdmopt_power")
@@ -115,22 +115,13 @@ def allocate(action: jax.Array, total_power: jax.Array) -> tuple[jax.Array, jax.
     return total_power * shares, ~jnp.all(finite)
 
 
-class GdmoptPowerEnv:
+class GdmoptPowerEnv(ConfiguredEnv):
     horizon = 1
     differentiable_reward = True
     # Held-out draws: the references are closed form, so every preset but `small` evaluates on 1000 of them.
     preset_changes: ClassVar[dict[str, dict]] = {"quick": {"eval_states": 1000}, "paper": {"eval_states": 1000}}
 
-    def __init__(self, cfg: GdmoptPowerConfig):
-        self.cfg = cfg
-
-    @property
-    def observation_size(self) -> int:
-        return self.cfg.observation_size
-
-    @property
-    def action_size(self) -> int:
-        return self.cfg.action_size
+    cfg: GdmoptPowerConfig
 
     @property
     def default_params(self) -> GdmoptParams:

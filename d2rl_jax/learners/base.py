@@ -56,7 +56,7 @@ class LearnerParts(NamedTuple):
 class Learner(NamedTuple):
     name: str
     batches_per_update: int  # replay batches of cfg.batch_size rows one `update` consumes (leading axis)
-    init: Callable[[jax.Array, jax.Array, HyperParams], Any]  # (key, obs (T, S), hp) -> its state
+    init: Callable[[jax.Array, jax.Array, HyperParams], Any]  # (key, obs (num_envs, S), hp) -> its state
     # (state, batches (each leaf (batches_per_update, B, ...)), key, hp, env_params) -> (state, metrics)
     update: Callable[..., tuple[Any, dict[str, jax.Array]]]
     # (state, obs, actions) -> (B,): the learner's estimate of the reward of (s, a) (DDPG: min(Q1, Q2) in

@@ -6,8 +6,8 @@ and reads its `memory_analysis()`; the plan takes that peak times `MEASURED_MARG
 gives no analysis, `run_bytes`'s estimate serves: the exact shapes of a run's state (replay buffer,
 parameters, optimizer states, the rest) and of one chunk's metrics with `jax.eval_shape`, plus an
 estimate of the update's working memory (gradients, Adam temporaries, activations of one batch through
-every network, P-fold for diffusion samplers), which misses XLA's temporaries by up to 1.9x on the
-diffusion variants (measured on the small preset, docs/sweeps.md). `plan_chunks` splits a run axis
+every network, P-fold for diffusion samplers), which misses XLA's temporaries on the diffusion variants
+(docs/sweeps.md has the measured ratios). `plan_chunks` splits a run axis
 into equal chunks that fit a byte budget (the last one padded with repeated runs, so one compiled
 program serves every chunk) and whose size the devices divide (so each chunk shards evenly).
 """
@@ -29,8 +29,8 @@ from d2rl_jax.training import TrainFns, hparams_to_arrays, seed_keys, stack_hpar
 # estimate does not see (e.g. the evaluation batch, the host transfer of metrics).
 MEMORY_FRACTION = 0.75
 # Planned bytes per run = XLA's measured peak per run x this margin: >= the peak per run XLA measures for a larger
-# chunk of the same variant and <= 2x it (benchmarks/memory_plan.py: every variant of every grid, 1.20-1.21x;
-# tests/test_sweep.py: a diffusion variant the estimate missed).
+# chunk of the same variant and <= 2x it (docs/sweeps.md: benchmarks/memory_plan.py over every variant of every
+# grid; tests/test_sweep.py checks a diffusion variant the estimate missed).
 MEASURED_MARGIN = 1.2
 
 

@@ -78,7 +78,7 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 def over_runs(fn: Callable, num_runs: int) -> Callable:
     """`fn` mapped over a leading run axis. For one run it is called unbatched (squeeze, call,
     expand): the same values, without the batched gathers and scatters that `vmap` puts on the
-    replay buffer, which cost ~35% of an epoch on CPU."""
+    replay buffer (their cost on a CPU: docs/design-notes.md, "Trainer")."""
     if num_runs > 1:
         return jax.vmap(fn)
 

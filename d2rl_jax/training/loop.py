@@ -84,17 +84,17 @@ def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params:
     (e.g. `d2rl_jax.env.probe.ProbeEnv`, which ignores cfg.env). With `drift_params` the environment plays them
     from epoch `hp.drift_epoch` on (traced), and the held-out evaluation uses the parameters of the epoch it
     precedes, with its references recomputed for them."""
-    shared = env is None and env_params is None  # the configured environment as it is: its batches are shared
+    configured = env is None and env_params is None  # cfg.env with its own parameters: fixed batches shared in-process
     given = env
     env = make_env(cfg.env) if env is None else env
     env_params = env.default_params if env_params is None else env_params
     actor, rewards = make_actor(cfg, env.action_size), RewardModel(cfg)
     # The ground truth the diagnostics (and `apg`) differentiate: the computed part of the design (a learned
     # design's is C - R'), evaluated on the channels each observation encodes.
-    truth = cfg.reward if cfg.reward in COMPUTED_REWARD_DESIGNS else "designed"
+    truth_design = cfg.reward if cfg.reward in COMPUTED_REWARD_DESIGNS else "designed"
 
     def true_rewards(channels, actions: jax.Array, params) -> jax.Array:
-        return compute_reward(truth, jax.vmap(env.evaluate, (0, 0, None))(channels, actions, params)[0])
+        return compute_reward(truth_design, jax.vmap(env.evaluate, (0, 0, None))(channels, actions, params)[0])
 
     def reward_fn(obs: jax.Array, actions: jax.Array, params) -> jax.Array:
         return true_rewards(jax.vmap(env.channels_from_observation, (0, None))(obs, params), actions, params)
@@ -103,10 +103,10 @@ def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params:
     learner = make_learner(cfg, actor, LearnerParts(action_size=env.action_size, rewards=rewards,
                                                     reward_fn=reward_fn if differentiable else None,
                                                     bootstrap=env.horizon > 1))
-    states = make_state_exploration(cfg, env, env_params, shared)
-    T, B = cfg.num_envs, cfg.batch_size
-    eval_batch = held_out_batch(cfg, given, None if shared else env_params)
-    drift = NoDrift(env_params) if drift_params is None else Drift(env, env_params, drift_params, T)
+    states = make_state_exploration(cfg, env, env_params, configured)
+    num_envs, B = cfg.num_envs, cfg.batch_size
+    eval_batch = held_out_batch(cfg, given, None if configured else env_params)
+    drift = NoDrift(env_params) if drift_params is None else Drift(env, env_params, drift_params, num_envs)
     drifted_batch = eval_batch if drift_params is None else held_out_batch(cfg, given, drift_params)
     evaluate = make_evaluate(env, lambda agent, key, obs: actor.act(agent.actor.params, key, obs), learner,
                              true_rewards if differentiable else None,
@@ -121,7 +121,7 @@ def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params:
 
     def init(key: jax.Array, hp: HyperParams) -> RunState:
         key_env, key_agent, key_run = jax.random.split(key, 3)
-        obs, env_state = jax.vmap(env.reset, (0, None))(jax.random.split(key_env, T), env_params)
+        obs, env_state = jax.vmap(env.reset, (0, None))(jax.random.split(key_env, num_envs), env_params)
         zero = jnp.zeros(())
         example = transition(obs[0], jnp.zeros(env.action_size), zero, jnp.zeros((), bool), obs[0],
                              RewardInfo(zero, zero, None), jnp.zeros((), bool))
@@ -152,7 +152,7 @@ def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params:
         executed = explore(cfg.exploration, key_explore, actor.act(state.agent.actor.params, key_act, seen),
                            hp.epsilon, noise_std)
         next_obs, env_state, reward_info, done, info = jax.vmap(env.step, (0, 0, 0, None))(
-            jax.random.split(key_env, T), env_state, executed, params)
+            jax.random.split(key_env, num_envs), env_state, executed, params)
         reward_info, seen_metrics = states.evaluate_seen(reward_info, seen, executed, replaced, params)
         reward, reward_state, reward_metrics = rewards.collect(
             state.agent.reward, jax.random.fold_in(state.key, _STREAM_REWARD), seen, executed, reward_info, hp)

@@ -1,6 +1,6 @@
 """GDM-based state exploration (Algorithm 1, DESIGN §7): the SENPNN, the substitute probability chi.
 
-Every epoch, for the T parallel environments' real states s:
+Every epoch, for the num_envs parallel environments' real states s:
   1. chi <- min(chi + eta, M) if the gate quantity < T (Algorithm 1), using the gate measured so far;
   2. s^ = Mode II regeneration of s by the SENPNN (noise to step p0, denoise back), in normalized units;
   3. each environment's state is replaced by s^ with probability chi (non-finite s^ never are);
@@ -102,7 +102,7 @@ class StateExplorer:
 
     def substitute(self, state: ExplorerState, key: jax.Array, obs: jax.Array, epoch: jax.Array, hp: HyperParams
                    ) -> tuple[jax.Array, jax.Array, ExplorerState, dict[str, jax.Array]]:
-        """One epoch of Algorithm 1 on the real states `obs` (T, S): (states the agent sees, replaced (T,)
+        """One epoch of Algorithm 1 on the real states `obs` (num_envs, S): (states the agent sees, replaced (num_envs,)
         bool, new state, metrics)."""
         key_generate, key_replace = jax.random.split(key)
         chi = advance_chi(state.chi, state.gate, hp)
@@ -161,7 +161,7 @@ class StateExploration(NoStateExploration):
         return self.explorer.init(key, hp)
 
     def substitute(self, state: ExplorerState, key: jax.Array, obs: jax.Array, epoch: jax.Array, hp: HyperParams):
-        """(the states the agent sees: s^ instead of s with probability chi, replaced (T,), state, metrics)."""
+        """(the states the agent sees: s^ instead of s with probability chi, replaced (num_envs,), state, metrics)."""
         return self.explorer.substitute(state, key, obs, epoch, hp)
 
     def evaluate_seen(self, reward_info, obs: jax.Array, actions: jax.Array, replaced: jax.Array, params: Any):

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from d2rl_jax.config import EnvConfig
-from d2rl_jax.env.base import References, RewardInfo, random_action_rates
+from d2rl_jax.env.base import ConfiguredEnv, References, RewardInfo, random_action_rates
 from d2rl_jax.env.full_duplex import drift, mobility, physics, references
 from d2rl_jax.env.full_duplex.actions import decode_action
 from d2rl_jax.env.full_duplex.observation import decode_observation, encode_observation
@@ -49,14 +49,12 @@ class LinkRates(NamedTuple):
     dl: jax.Array  # (K,)
 
 
-class FullDuplexEnv:
+class FullDuplexEnv(ConfiguredEnv):
     """C is the sum rate (13a), R' the closed-form upper bound of DESIGN §3; the held-out references are C* (an
     optimizer), R', the MRT + MMSE heuristic and random actions."""
 
     differentiable_reward = True
-
-    def __init__(self, cfg: EnvConfig):
-        self.cfg = cfg
+    cfg: EnvConfig
 
     @property
     def horizon(self) -> int:
@@ -65,14 +63,6 @@ class FullDuplexEnv:
     @property
     def default_params(self) -> EnvParams:
         return make_env_params(self.cfg)
-
-    @property
-    def observation_size(self) -> int:
-        return self.cfg.observation_size
-
-    @property
-    def action_size(self) -> int:
-        return self.cfg.action_size
 
     # Pure pieces ---------------------------------------------------------------------------
     def channels(self, positions: jax.Array, params: EnvParams) -> Channels:
