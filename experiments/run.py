@@ -108,7 +108,8 @@ for _flag, (_, _help) in _TRACED_FLAGS.items():
     flags.DEFINE_float(_flag, None, _help)
 flags.DEFINE_alias("T", "gate_threshold")  # the paper's symbol
 flags.DEFINE_bool("state_exp", False, "GDM state exploration (Algorithm 1).")
-flags.DEFINE_string("out", None, "Output directory (default runs/<preset>).")
+flags.DEFINE_string("out", None, "Output directory (default runs/<preset>, runs/<preset>_<env> for another "
+                    "environment than the paper's).")
 flags.DEFINE_bool("resume", False, "Continue from the checkpoints in --out.")
 
 _STATIC_FLAGS = ("reward", "learner", "exploration", "num_envs", "batch_size", "buffer_size", "critic_updates",
@@ -218,7 +219,8 @@ def main(argv: list[str]) -> None:
     except ConfigError as err:
         flag = _flag_of(err)
         raise app.UsageError(str(err) + (f" (flag {flag})" if flag else "")) from None
-    out = Path(FLAGS.out or f"runs/{FLAGS.preset}")
+    env = "" if cfg.env.env_name == "full_duplex" else f"_{cfg.env.env_name}"
+    out = Path(FLAGS.out or f"runs/{FLAGS.preset}{env}")
     seeds = list(range(FLAGS.seed_offset, FLAGS.seed_offset + FLAGS.seeds))
     variants = run_variants(cfg, FLAGS.actor, hp, _reference_actors())
     configs = {v.name: v.config(cfg) for v in variants}

@@ -23,6 +23,8 @@ import numpy as np
 
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.run.checkpoint import is_prng_key
+from d2rl_jax.run.distributed import run_sharding
+from d2rl_jax.run.runner import compile_chunk, over_runs
 from d2rl_jax.training import TrainFns, hparams_to_arrays, seed_keys, stack_hparams
 
 # Share of the free memory a plan may fill: XLA needs room for fragmentation and for buffers this
@@ -134,9 +136,6 @@ def compiled_peak_bytes(compiled) -> int | None:
 def measured_run_bytes(fns: TrainFns, num_runs: int, devices: list | None = None) -> int | None:
     """XLA's peak bytes per run of the chunk program for `num_runs` runs, compiled as the runner compiles it
     (same shapes and placement, kept in `fns`' cache for the runner); None where the backend gives none."""
-    from d2rl_jax.run.distributed import run_sharding
-    from d2rl_jax.run.runner import compile_chunk, over_runs  # the runner plans with this module
-
     hp = stack_hparams([HyperParams()] * num_runs)
     keys = seed_keys(range(num_runs))
     state = jax.eval_shape(over_runs(fns.init, num_runs), keys, hp)
