@@ -427,10 +427,11 @@ GATE_THRESHOLD = 14.0
 NEVER_DRIFT = float(2**30)  # a drift epoch no run reaches (exact in float32)
 
 
-def _host_values(obj: Any) -> bool:
-    """Whether every field holds a plain number (a config being created), not an array or tracer (the pytree
-    being rebuilt inside a transformation, which validation must not touch)."""
-    return all(isinstance(getattr(obj, f.name), int | float) for f in dataclasses.fields(obj))
+def _rebuilt_pytree(obj: Any) -> bool:
+    """Whether a field holds an array, a tracer or a placeholder: the pytree being rebuilt by a JAX transformation
+    or tree utility, which validation must not touch (a config being created holds plain values)."""
+    return any(hasattr(v, "shape") or v is None or type(v) is object
+               for v in (getattr(obj, f.name) for f in dataclasses.fields(obj)))
 
 
 @struct.dataclass
@@ -464,7 +465,7 @@ class HyperParams:
     drift_epoch: float = NEVER_DRIFT
 
     def __post_init__(self) -> None:
-        if not _host_values(self):
+        if _rebuilt_pytree(self):
             return
         name = type(self).__name__
         for f in ("actor_lr", "critic_lr", "reward_lr", "senpnn_lr"):

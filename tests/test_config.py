@@ -64,6 +64,8 @@ def test_config_is_frozen():
         (HyperParams, "gate_threshold", float("nan"), "finite"),
         (HyperParams, "kappa", -1.0, "[0.0, inf]"),
         (HyperParams, "reward_lr", 0.0, "> 0"),
+        (HyperParams, "actor_lr", "fast", "finite number > 0"),  # a pytree, still validated on creation
+        (TrainConfig, "learner", "my learner", "registered learner"),
     ],
 )
 def test_training_settings_name_field_value_and_rule(cls, field, value, allowed):
