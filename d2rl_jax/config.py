@@ -193,6 +193,7 @@ def env_preset(name: str) -> EnvConfig:
 
 
 SCHEDULE_KINDS = ("vp", "linear", "cosine")
+X0_BOUNDS = ("clip", "straight_through", "tanh")  # d2rl_jax/diffusion/samplers.py::x0_bound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +210,8 @@ class DiffusionConfig:
     depth: int = 4  # hidden layers: AENPNN / SENPNN 4, RENPNN 5
     time_embed_dim: int = 16
     cond_embed_dim: int = 0  # 0: the condition enters the trunk unencoded
-    clip_x0: float | None = 1.0  # clip of the x0-prediction; None disables it
+    clip_x0: float | None = 1.0  # the x0-prediction's range [-clip_x0, clip_x0]; None: unbounded
+    x0_bound: str = "clip"  # how it is kept there (DESIGN §4): the hard clip, straight-through, or tanh
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -228,6 +230,7 @@ class DiffusionConfig:
                  "must satisfy 0 < beta_start <= beta_end < 1")
         _require(self.clip_x0 is None or (_finite(self.clip_x0) and self.clip_x0 > 0), f"{name}.clip_x0",
                  self.clip_x0, "must be None or a finite number > 0")
+        _require(self.x0_bound in X0_BOUNDS, f"{name}.x0_bound", self.x0_bound, f"must be one of {X0_BOUNDS}")
 
     def replace(self, **changes: Any) -> DiffusionConfig:
         return dataclasses.replace(self, **changes)

@@ -15,6 +15,7 @@ from d2rl_jax.diffusion import (
     q_sample,
     reverse_process,
     reverse_step_distribution,
+    x0_bound,
 )
 
 TINY = DiffusionConfig(hidden_dim=64, depth=3, clip_x0=4.0)
@@ -204,7 +205,27 @@ def test_mode1_samples_respect_the_clip_and_are_deterministic_per_key():
     assert float(jnp.max(jnp.abs(a))) <= 1.0
 
 
+def test_x0_bounds_keep_the_range_and_pass_the_gradient_they_promise():
+    """clip: zero gradient beyond the limit (where a sampler trained through the chain sticks); straight-through:
+    the clip's value with the identity's gradient; tanh: strictly inside the range with a positive gradient."""
+    x = jnp.linspace(-5.0, 5.0, 101)
+    clip, straight, smooth = (x0_bound(kind, 2.0) for kind in ("clip", "straight_through", "tanh"))
+    assert clip == 2.0 and x0_bound("tanh", None) is None  # the float is the sampler's hard clip
+    np.testing.assert_array_equal(straight(x), jnp.clip(x, -2.0, 2.0))
+    np.testing.assert_array_equal(jax.grad(lambda v: straight(v).sum())(x), 1.0)
+    assert float(jnp.max(jnp.abs(smooth(x)))) < 2.0
+    assert bool(jnp.all(jax.grad(lambda v: smooth(v).sum())(x) > 0))
+    bounded = jax.grad(lambda v: reverse_step_distribution(make_schedule("vp", 6), v, 1, jnp.zeros_like(v),
+                                                           2.0).loc.sum())(x)
+    assert float(jnp.abs(bounded[jnp.abs(x) > 2.5]).max()) == 0.0  # the hard clip cuts the gradient
+    model = DiffusionModel(5, DiffusionConfig(hidden_dim=16, depth=1, x0_bound="tanh"))
+    samples = model.sample(model.init(jax.random.key(0)), jax.random.key(1), batch_size=64)
+    assert float(jnp.max(jnp.abs(samples))) < 1.0
+
+
 def test_config_validation_names_the_field():
+    with pytest.raises(ConfigError, match="DiffusionConfig.x0_bound"):
+        DiffusionConfig(x0_bound="sigmoid")
     with pytest.raises(ConfigError, match="DiffusionConfig.schedule"):
         DiffusionConfig(schedule="quadratic")
     with pytest.raises(ConfigError, match="DiffusionConfig.time_embed_dim"):

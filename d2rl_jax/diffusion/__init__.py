@@ -14,11 +14,12 @@ from d2rl_jax.diffusion.samplers import (
     reverse_step_distribution,
     sample_mode1,
     sample_mode2,
+    x0_bound,
 )
 from d2rl_jax.diffusion.schedules import SCHEDULES, Schedule, make_schedule
 
 __all__ = [
     "SCHEDULES", "DiffusionModel", "NoisePredictor", "Schedule", "make_schedule", "negative_expected_score",
     "noise_prediction_loss", "predict_x0", "q_sample", "reverse_process", "reverse_step_distribution",
-    "sample_mode1", "sample_mode2", "sinusoidal_embedding",
+    "sample_mode1", "sample_mode2", "sinusoidal_embedding", "x0_bound",
 ]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from d2rl_jax.diffusion.samplers import EpsFn, q_sample, sample_mode1
+from d2rl_jax.diffusion.samplers import Bound, EpsFn, q_sample, sample_mode1
 from d2rl_jax.diffusion.schedules import Schedule
 
 
@@ -37,7 +37,7 @@ def negative_expected_score(
     schedule: Schedule,
     shape: tuple[int, ...],
     score_fn: Callable[[jax.Array], jax.Array],
-    clip: float | None,
+    clip: Bound,
 ) -> jax.Array:
     samples = sample_mode1(eps_fn, key, schedule, shape, clip)
     return -jnp.mean(score_fn(samples))

@@ -39,6 +39,7 @@ class DiffusionModel:
             config.schedule, config.num_steps, b_min=config.b_min, b_max=config.b_max,
             beta_start=config.beta_start, beta_end=config.beta_end,
         )
+        self.bound = samplers.x0_bound(config.x0_bound, config.clip_x0)
 
     def init(self, key: jax.Array, cond: jax.Array | None = None):
         batch = cond.shape[:-1] if cond is not None else (1,)
@@ -61,7 +62,7 @@ class DiffusionModel:
     def sample(self, params, key: jax.Array, cond: jax.Array | None = None, batch_size: int | None = None):
         """Mode I: a batch of samples x_0 (B, out_dim), one per condition row (or `batch_size`)."""
         shape = self._batch_shape(cond, batch_size)
-        return samplers.sample_mode1(self.eps_fn(params, cond), key, self.schedule, shape, self.config.clip_x0)
+        return samplers.sample_mode1(self.eps_fn(params, cond), key, self.schedule, shape, self.bound)
 
     def regenerate(self, params, key: jax.Array, x0: jax.Array, start_step: int | None = None,
                    cond: jax.Array | None = None) -> jax.Array:
@@ -69,7 +70,7 @@ class DiffusionModel:
         chex.assert_rank(x0, 2)
         chex.assert_axis_dimension(x0, 1, self.out_dim)
         start = self.config.num_steps if start_step is None else start_step
-        return samplers.sample_mode2(self.eps_fn(params, cond), key, self.schedule, x0, start, self.config.clip_x0)
+        return samplers.sample_mode2(self.eps_fn(params, cond), key, self.schedule, x0, start, self.bound)
 
     def loss(self, params, key: jax.Array, x0: jax.Array, cond: jax.Array | None = None,
              weights: jax.Array | None = None) -> jax.Array:
@@ -84,4 +85,4 @@ class DiffusionModel:
     ) -> jax.Array:
         shape = self._batch_shape(cond, batch_size)
         return losses.negative_expected_score(
-            self.eps_fn(params, cond), key, self.schedule, shape, score_fn, self.config.clip_x0)
+            self.eps_fn(params, cond), key, self.schedule, shape, score_fn, self.bound)

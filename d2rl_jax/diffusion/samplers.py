@@ -4,7 +4,7 @@ All functions take `eps_fn(x, step) -> predicted noise`, a closure over network 
 any condition, so the samplers know nothing about the network or what x means.
 
 Reverse step p (eq. 7, DDPM ancestral sampling with x0-prediction):
-    x0_hat  = sqrt(1/abar_p) x_p - sqrt(1/abar_p - 1) eps_fn(x_p, p)     (clipped to [-c, c] if c)
+    x0_hat  = sqrt(1/abar_p) x_p - sqrt(1/abar_p - 1) eps_fn(x_p, p)     (bounded to [-c, c], see `x0_bound`)
     x_{p-1} ~ N(c1_p x0_hat + c2_p x_p, btilde_p I)                      (no noise at p = 1)
 Mode I:  x_P ~ N(0, I), then P reverse steps (actions, rewards).
 Mode II: x_{p0} ~ q(x_{p0} | x_0) by eq. (3), then p0 reverse steps (states).
@@ -19,9 +19,34 @@ import distrax
 import jax
 import jax.numpy as jnp
 
+from d2rl_jax.config import X0_BOUNDS
 from d2rl_jax.diffusion.schedules import Schedule
 
 EpsFn = Callable[[jax.Array, jax.Array], jax.Array]
+# How the x0-prediction is kept in range: None (unbounded), a float c (the hard clip to [-c, c], the paper's and
+# GDMOPT's), or any function of the prediction (`x0_bound`).
+Bound = float | Callable[[jax.Array], jax.Array] | None
+
+
+def x0_bound(kind: str, limit: float | None) -> Bound:
+    """The bound of kind `kind` at `limit` (None: unbounded). `clip` passes zero gradient to an entry beyond the
+    limit (a sampler trained through the chain can stick there, DESIGN §4); `straight_through` clips the value
+    and passes the gradient as if it had not; `tanh` is the smooth limit * tanh(x0 / limit)."""
+    if limit is None:
+        return None
+    if kind == "clip":
+        return limit
+    if kind == "straight_through":
+        return lambda x: x + jax.lax.stop_gradient(jnp.clip(x, -limit, limit) - x)
+    if kind == "tanh":
+        return lambda x: limit * jnp.tanh(x / limit)
+    raise ValueError(f"x0_bound={kind!r} is invalid: must be one of {X0_BOUNDS}")
+
+
+def _bounded(x: jax.Array, bound: Bound) -> jax.Array:
+    if bound is None:
+        return x
+    return bound(x) if callable(bound) else jnp.clip(x, -bound, bound)
 
 
 def _at(table: jax.Array, step: jax.Array, x: jax.Array) -> jax.Array:
@@ -41,19 +66,17 @@ def predict_x0(schedule: Schedule, x: jax.Array, step: jax.Array, eps: jax.Array
 
 
 def reverse_step_distribution(
-    schedule: Schedule, x: jax.Array, step: jax.Array, eps: jax.Array, clip: float | None
+    schedule: Schedule, x: jax.Array, step: jax.Array, eps: jax.Array, clip: Bound
 ) -> distrax.Normal:
     """p(x_{p-1} | x_p) as a distrax Normal (per coordinate); its scale is 0 at the last step."""
-    x0_hat = predict_x0(schedule, x, step, eps)
-    if clip is not None:
-        x0_hat = jnp.clip(x0_hat, -clip, clip)
+    x0_hat = _bounded(predict_x0(schedule, x, step, eps), clip)
     mean = _at(schedule.posterior_mean_coef1, step, x) * x0_hat + _at(schedule.posterior_mean_coef2, step, x) * x
     std = jnp.where(step > 1, jnp.exp(0.5 * schedule.posterior_log_variance_clipped[step - 1]), 0.0)
     return distrax.Normal(mean, jnp.broadcast_to(std, mean.shape))
 
 
 def reverse_process(
-    eps_fn: EpsFn, key: jax.Array, schedule: Schedule, x_start: jax.Array, start_step: int, clip: float | None
+    eps_fn: EpsFn, key: jax.Array, schedule: Schedule, x_start: jax.Array, start_step: int, clip: Bound
 ) -> jax.Array:
     """Denoise x_start (at step `start_step`, static) down to x_0 with `start_step` reverse steps."""
     if not 1 <= start_step <= schedule.num_steps:
@@ -71,7 +94,7 @@ def reverse_process(
 
 
 def sample_mode1(
-    eps_fn: EpsFn, key: jax.Array, schedule: Schedule, shape: tuple[int, ...], clip: float | None
+    eps_fn: EpsFn, key: jax.Array, schedule: Schedule, shape: tuple[int, ...], clip: Bound
 ) -> jax.Array:
     """Mode I (reverse only): x_P ~ N(0, I) of `shape`, then P reverse steps."""
     key_start, key_loop = jax.random.split(key)
@@ -80,7 +103,7 @@ def sample_mode1(
 
 
 def sample_mode2(
-    eps_fn: EpsFn, key: jax.Array, schedule: Schedule, x0: jax.Array, start_step: int, clip: float | None
+    eps_fn: EpsFn, key: jax.Array, schedule: Schedule, x0: jax.Array, start_step: int, clip: Bound
 ) -> jax.Array:
     """Mode II (forward then reverse): noise real x0 to `start_step` by eq. (3), then denoise."""
     key_noise, key_loop = jax.random.split(key)
