@@ -211,7 +211,7 @@ class DiffusionConfig:
     time_embed_dim: int = 16
     cond_embed_dim: int = 0  # 0: the condition enters the trunk unencoded
     clip_x0: float | None = 1.0  # the x0-prediction's range [-clip_x0, clip_x0]; None: unbounded
-    x0_bound: str = "clip"  # how it is kept there (DESIGN §4): the hard clip, straight-through, or tanh
+    x0_bound: str = "clip"  # how the actor keeps it there (DESIGN §4): the hard clip, straight-through, or tanh
 
     def __post_init__(self) -> None:
         name = type(self).__name__

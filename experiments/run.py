@@ -46,6 +46,7 @@ from d2rl_jax.config import (
     EXPLORATION_KINDS,
     REWARD_DESIGNS,
     TRAIN_PRESETS,
+    X0_BOUNDS,
     ConfigError,
 )
 from d2rl_jax.env import ENVIRONMENTS
@@ -89,6 +90,8 @@ flags.DEFINE_enum("critic_kind", None, list(CRITIC_KINDS), "Critic kind: mlp on 
                   "action around the policy's; d2rl_jax/agents/critic.py).")
 flags.DEFINE_enum("critic_norm", None, list(CRITIC_NORMS), "Normalization of the critics' hidden layers.")
 flags.DEFINE_bool("critic_reward_norm", None, "Critics regress rewards standardized by running moments.")
+flags.DEFINE_enum("x0_bound", None, list(X0_BOUNDS), "How the diffusion actor's sampler bounds its x0-prediction "
+                  "(default: the preset's, clip; DESIGN §4).")
 # Traced settings (default: the preset's): flag -> (HyperParams field, help).
 _TRACED_FLAGS = {
     "actor_lr": ("actor_lr", "Actor learning rate."),
@@ -131,6 +134,8 @@ def _settings():
     if FLAGS.state_exp:
         changes["state_exploration"] = True
     cfg, hp = preset_config(FLAGS.preset, FLAGS.env)
+    if FLAGS.x0_bound is not None:
+        changes["diffusion"] = cfg.diffusion.replace(x0_bound=FLAGS.x0_bound)
     cfg = cfg.replace(**changes).with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)
     check_learner(cfg)
     traced = {field: getattr(FLAGS, flag) for flag, (field, _) in _TRACED_FLAGS.items()

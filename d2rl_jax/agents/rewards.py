@@ -81,8 +81,9 @@ class RewardModel:
             self._term = lambda params, key, cond: net.apply(params, cond)[..., 0]
         elif self.learned:
             clip = 1.0 if self.design == "designed_gdm" else cfg.gdm_reward_clip
+            # The RENPNN keeps the hard clip whatever the actor's bound (`DiffusionConfig.x0_bound` is the actor's).
             model = DiffusionModel(1, cfg.diffusion.replace(hidden_dim=cfg.reward_hidden, depth=cfg.reward_gdm_depth,
-                                                            clip_x0=clip))
+                                                            clip_x0=clip, x0_bound="clip"))
             self._init = lambda key, cond: model.init(key, cond)
             # The final reverse step returns the clipped x0-prediction; the clip below only makes
             # the documented range exact whatever the schedule.

@@ -77,8 +77,8 @@ def _ema(previous: jax.Array, value: jax.Array, decay: float) -> jax.Array:
 class StateExplorer:
     def __init__(self, cfg: TrainConfig, observation_size: int, normalizer: StateNormalizer):
         chex.assert_shape([normalizer.mean, normalizer.std], (observation_size,))
-        self.model = DiffusionModel(observation_size, cfg.diffusion.replace(
-            hidden_dim=cfg.senpnn_hidden, depth=cfg.senpnn_depth, clip_x0=cfg.senpnn_clip))
+        self.model = DiffusionModel(observation_size, cfg.diffusion.replace(  # the hard clip, as the RENPNN's
+            hidden_dim=cfg.senpnn_hidden, depth=cfg.senpnn_depth, clip_x0=cfg.senpnn_clip, x0_bound="clip"))
         self.normalizer = normalizer
         self.start_step = cfg.state_start_step
         self.gate_kind = cfg.state_gate
