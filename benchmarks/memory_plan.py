@@ -17,7 +17,6 @@ from pathlib import Path
 import jax
 from absl import app, flags
 
-from d2rl_jax.env import FullDuplexEnv
 from d2rl_jax.run.grids import GRIDS, make_grid, sweep_config
 from d2rl_jax.run.io import write_json_atomic
 from d2rl_jax.run.memory import MEASURED_MARGIN, measured_run_bytes, run_bytes
@@ -35,7 +34,6 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     base, hp = sweep_config(FLAGS.preset, epochs=4, chunk=2)
     base = base.replace(eval_every=2)  # the chunk's scan length does not change its peak
-    env = FullDuplexEnv(base.env)
     rows, seen = [], set()
     for grid in GRIDS:
         for variant in make_grid(grid, hp):
@@ -48,7 +46,7 @@ def main(argv: list[str]) -> None:
             t0 = time.perf_counter()
             planned_peak = measured_run_bytes(fns, 2)
             measured = measured_run_bytes(fns, 3)
-            estimate = run_bytes(cfg, fns, env.observation_size, env.action_size).estimate
+            estimate = run_bytes(cfg, fns).estimate
             planned = None if planned_peak is None else int(planned_peak * MEASURED_MARGIN + 0.999)
             row = {"grid": grid, "variant": variant.name, "estimate": estimate, "planned": planned,
                    "xla_per_run_3": measured, "seconds": time.perf_counter() - t0,

@@ -16,7 +16,6 @@ from pathlib import Path
 from absl import app, flags
 
 from d2rl_jax.config import REWARD_DESIGNS, ConfigError
-from d2rl_jax.env import FullDuplexEnv
 from d2rl_jax.run.grids import SWEEP_PRESETS, sweep_config
 from d2rl_jax.run.io import write_json_atomic
 from d2rl_jax.run.memory import MEMORY_FRACTION, free_device_bytes, run_bytes
@@ -70,8 +69,7 @@ def main(argv: list[str]) -> None:
     cfg = base.replace(actor="diffusion", reward=FLAGS.reward, state_exploration=FLAGS.state_exp,
                        eval_every=FLAGS.epochs)
     fns = make_train(cfg)
-    env = FullDuplexEnv(cfg.env)
-    per_run = run_bytes(cfg, fns, env.observation_size, env.action_size).total
+    per_run = run_bytes(cfg, fns).total
     free, source = free_device_bytes()
     budget = int(MEMORY_FRACTION * free)
     points, skipped = [], []

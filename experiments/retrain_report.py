@@ -28,8 +28,8 @@ import numpy as np
 
 from d2rl_jax.run.io import write_text_atomic
 from d2rl_jax.run.results import read_metrics
-from d2rl_jax.run.retrain import training_sum_rate
 from d2rl_jax.run.statistics import mean_and_ci95, moving_average
+from d2rl_jax.run.summaries import training_sum_rate
 from experiments.plots import plot_drift_panels, plot_recovery_bars
 
 

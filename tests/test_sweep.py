@@ -75,7 +75,7 @@ def test_bytes_per_run_count_the_replay_buffer_exactly(tiny_plan):
     cfg, variants = tiny_plan
     plan = plan_sweep("reward_exp", variants[1:], cfg, [0], budget_bytes=2**30, measure=False)
     env = FullDuplexEnv(cfg.env)
-    nbytes = run_bytes(cfg, plan.variants[0].fns, env.observation_size, env.action_size)
+    nbytes = run_bytes(cfg, plan.variants[0].fns)
     # obs + action + reward + done per row, float32, plus the buffer's position and size counters
     row = 4 * (env.observation_size + env.action_size + 2)
     assert cfg.buffer_size * row <= nbytes.replay_buffer <= cfg.buffer_size * row + 64

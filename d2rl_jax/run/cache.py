@@ -12,6 +12,7 @@ device kind, so any change to the code or the platform computes them anew.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -42,6 +43,7 @@ def enable_cache(directory: str | Path | None = None, xla: bool = True) -> Path:
     return path
 
 
+@functools.cache  # the sources do not change under a running process
 def _code_fingerprint() -> str:
     package = Path(__file__).parent
     digest = hashlib.sha256()

@@ -106,7 +106,7 @@ def _bytes_by_role(state) -> dict[str, int]:
     return out
 
 
-def run_bytes(cfg: TrainConfig, fns: TrainFns, observation_size: int, action_size: int) -> RunBytes:
+def run_bytes(cfg: TrainConfig, fns: TrainFns) -> RunBytes:
     hp = hparams_to_arrays(HyperParams())
     state = jax.eval_shape(fns.init, jax.random.key(0), hp)
     metrics = jax.eval_shape(fns.run_chunk, state, hp)[1]
@@ -114,7 +114,7 @@ def run_bytes(cfg: TrainConfig, fns: TrainFns, observation_size: int, action_siz
     params, optimizer, buffer = roles["params"], roles["opt"], roles["buffer"]
     other = roles["all"] - buffer - params - optimizer
     # Gradients and Adam's update temporaries are about two copies of the trained parameters.
-    workspace = 2 * roles["trained"] + activation_bytes(cfg, observation_size, action_size)
+    workspace = 2 * roles["trained"] + activation_bytes(cfg, fns.env.observation_size, fns.env.action_size)
     return RunBytes(replay_buffer=buffer, params=params, optimizer=optimizer, other_state=other,
                     metrics=_nbytes(metrics), workspace=workspace)
 

@@ -28,6 +28,7 @@ from d2rl_jax.run.distributed import gather_runs
 from d2rl_jax.run.io import write_json_atomic
 from d2rl_jax.run.runner import RunResult, over_runs, run_training
 from d2rl_jax.run.statistics import ma_first_epoch_reaching, moving_average, recovery_epoch, recovery_loss
+from d2rl_jax.run.summaries import training_sum_rate
 from d2rl_jax.training import TrainFns, seed_keys, stack_hparams
 
 
@@ -123,12 +124,6 @@ def retrain(cfg: TrainConfig, fns: TrainFns, pretrained_state: Any, seeds: Seque
     return RetrainResult(run=run, num_retrained=n, drift_epoch=drift_epoch, hparams=list(hps),
                          eval_before=np.asarray(before["eval_sum_rate"]), eval_after=np.asarray(after["eval_sum_rate"]),
                          optimum_before=optimum_before, optimum_after=optimum_after)
-
-
-def training_sum_rate(epoch_metrics: dict[str, np.ndarray]) -> np.ndarray:
-    """The environment's sum rate per epoch: with state exploration the real states' (the stored one is
-    partly that of generated states)."""
-    return epoch_metrics["real_sum_rate"] if "real_sum_rate" in epoch_metrics else epoch_metrics["sum_rate"]
 
 
 def final_level(curve: np.ndarray, final_fraction: float = 0.1) -> np.ndarray:

@@ -41,13 +41,19 @@ def _updated_mean(values: np.ndarray, updated: np.ndarray) -> float:
     return float(values[updated > 0].mean()) if updated.any() else float("nan")
 
 
+def training_sum_rate(epoch_metrics: dict[str, np.ndarray]) -> np.ndarray:
+    """The environment's sum rate per epoch: with state exploration the real states' (the stored one is
+    partly that of generated states)."""
+    return epoch_metrics["real_sum_rate"] if "real_sum_rate" in epoch_metrics else epoch_metrics["sum_rate"]
+
+
 def run_rows(epoch_metrics: dict[str, np.ndarray], eval_metrics: dict[str, np.ndarray], cfg: TrainConfig,
              seconds_per_epoch_per_run: float) -> list[dict]:
     """One dict per run of the leading axis. `seconds_per_epoch_per_run`: the compiled program's wall
     time per epoch divided by the runs it trained together (a vmapped run's share)."""
     # Under state exploration `sum_rate` is that of the stored transitions (generated states where replaced);
     # convergence is judged on the real environment's sum rate of the executed actions.
-    ma_rate = moving_average(epoch_metrics.get("real_sum_rate", epoch_metrics["sum_rate"]), cfg.ma_window)
+    ma_rate = moving_average(training_sum_rate(epoch_metrics), cfg.ma_window)
     rows = []
     for i in range(ma_rate.shape[0]):
         conv = convergence_epoch(ma_rate[i], cfg.convergence_tolerance)

@@ -141,11 +141,10 @@ class SweepPlan:
 
 
 def _plan_variant(cfg: TrainConfig, fns: TrainFns, num_runs: int, budget_bytes: int, devices: list,
-                  max_chunk: int | None, observation_size: int, action_size: int, measure: bool
-                  ) -> tuple[RunBytes, ChunkPlan]:
+                  max_chunk: int | None, measure: bool) -> tuple[RunBytes, ChunkPlan]:
     """Chunks from the estimate first, then from XLA's measured peak of the chunk program they need (compiled
     for the runner), re-planned until the chunk size holds (at most three compiles; one when it fits)."""
-    nbytes = run_bytes(cfg, fns, observation_size, action_size)
+    nbytes = run_bytes(cfg, fns)
     chunks = plan_chunks(num_runs, nbytes.total, budget_bytes, len(devices), max_chunk)
     for _ in range(3 if measure else 0):
         peak = measured_run_bytes(fns, chunks.chunk_size, devices)
@@ -183,7 +182,7 @@ def plan_sweep(grid: str, variants: tuple[Variant, ...], base: TrainConfig, seed
         cfg = variant.config(base)
         fns = make_train(cfg)
         nbytes, chunks = _plan_variant(cfg, fns, len(variant.points) * len(seeds), budget_bytes, devices, max_chunk,
-                                       fns.env.observation_size, fns.env.action_size, measure)
+                                       measure)
         plans.append(VariantPlan(variant, cfg, fns, nbytes, chunks, list(seeds)))
     return SweepPlan(grid, list(seeds), base, plans, budget_bytes, source, len(devices))
 
@@ -341,8 +340,8 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, che
                 if state and row["chi_rise_epoch"] is None:
                     row["chi_rise_epoch"] = -1  # chi never left 0
             if writer:
-                kept = {k: v[:filled] for k, v in result.epoch_metrics.items()}, \
-                    {k: v[:filled] for k, v in result.eval_metrics.items()}
+                kept = [{metric: v[:filled] for metric, v in m.items()}  # the padding runs dropped
+                        for m in (result.epoch_metrics, result.eval_metrics)]
                 write_metrics(stem.with_suffix(".npz"), *kept, run_index=np.asarray(runs[:filled]))
                 write_json_atomic(stem.with_suffix(".json"), rows)  # last: marks the chunk finished
                 shutil.rmtree(stem.with_suffix(".ckpt"), ignore_errors=True)
