@@ -54,7 +54,7 @@ from d2rl_jax.learners import LEARNERS, check_learner
 from d2rl_jax.run.checkpoint import SettingsMismatch, check_settings, latest_checkpoint
 from d2rl_jax.run.distributed import writes_files
 from d2rl_jax.run.grids import preset_config, run_variants
-from d2rl_jax.run.io import write_json_atomic, write_text_atomic
+from d2rl_jax.run.io import remove_stale_temporaries, write_json_atomic, write_text_atomic
 from d2rl_jax.run.results import write_metrics
 from d2rl_jax.run.retrain import write_run_info
 from d2rl_jax.run.runner import RunResult, run_settings, run_training
@@ -238,6 +238,8 @@ def main(argv: list[str]) -> None:
             check_settings(out / name / "checkpoints", run_settings(configs[name], seeds, [hp] * len(seeds)))
         except SettingsMismatch as err:
             raise app.UsageError(f"--resume [{name}]: {err}") from None
+    if FLAGS.resume and out.is_dir() and writes_files():  # a kill mid-write leaves a temporary file behind
+        remove_stale_temporaries(out)
     write_json_atomic(out / "config.json", {"preset": FLAGS.preset, "actors": FLAGS.actor, "seeds": seeds,
                                             "train_config": cfg.to_dict(), "hyperparams": hp.to_dict(),
                                             "variants": {name: c.to_dict() for name, c in configs.items()}})

@@ -36,6 +36,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files `atomic_path` left in `directory` and its sub-directories when a process was
+    killed between creating one and renaming it (a SIGKILL runs no cleanup); returns what was removed. Only a
+    process that owns the directory may call it (a resume), never beside a writer still running."""
+    def foreign(path: Path) -> bool:  # orbax's checkpoints and TensorBoard's events keep files of their own
+        return any(part == "checkpoints" or part == "tensorboard" or part.endswith(".ckpt") for part in path.parts)
+
+    removed = [p for p in Path(directory).rglob(".*.tmp*")
+               if p.is_file() and not foreign(p.relative_to(directory))]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)

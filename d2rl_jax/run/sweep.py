@@ -35,7 +35,7 @@ import numpy as np
 from d2rl_jax.config import TrainConfig
 from d2rl_jax.run.distributed import barrier, process_zero_value, writes_files
 from d2rl_jax.run.grids import Variant
-from d2rl_jax.run.io import write_json_atomic, write_text_atomic
+from d2rl_jax.run.io import remove_stale_temporaries, write_json_atomic, write_text_atomic
 from d2rl_jax.run.memory import (
     MEMORY_FRACTION,
     ChunkPlan,
@@ -294,6 +294,8 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, che
     writer = writes_files()  # multi-process: every process trains its shards, process 0 writes
     barrier("sweep directory checked")  # by every process, before process 0 writes into it
     if writer:
+        if resume:  # a kill mid-write leaves a temporary file the killed process could not remove
+            remove_stale_temporaries(out)
         write_json_atomic(out / "plan.json", plan.to_dict())
     bar = _SweepProgress(progress, sum(v.chunks.num_chunks * v.chunks.chunk_size for v in plan.variants)
                          * plan.base.num_epochs)
