@@ -41,15 +41,27 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
     out = tmp_path / "run"
     args = ("experiments.run", "--preset", "small", "--actor", "mlp", "--epochs", "100", "--chunk", "50",
             "--eval_every", "50", "--seeds", "2", "--reward", "designed_mlp", "--state_exp", "--M", "0.3",
-            "--eta", "0.05", "--T", "1e9", "--apg_reference", "none", "--out", str(out))
+            "--eta", "0.05", "--T", "1e9", "--critic_updates", "2", "--policy_delay", "2", "--out", str(out))
     proc = _run(*args)
     assert proc.returncode == 0, proc.stderr
+    assert "critic cos" in proc.stdout and "C/C*" in proc.stdout  # the progress line reads learning
     variant = "mlp.designed_mlp.state"  # named as in the sweep grids
-    for name in ("config.json", "summary.json", "summary.txt", "sum_rate.png", "ma_reward.png",
-                 "eval_sum_rate.png", "chi.png", f"{variant}/metrics.npz"):
+    for name in ("config.json", "summary.json", "summary.txt", "sum_rate.png", "ma_reward.png", "learning.png",
+                 "critic.png", "eval_sum_rate.png", "chi.png", f"{variant}/metrics.npz",
+                 "mlp.designed.apg/metrics.npz"):
         assert (out / name).stat().st_size > 0, name
     config = json.loads((out / "config.json").read_text())
     assert config["train_config"]["reward"] == "designed_mlp" and config["train_config"]["state_exploration"]
+    assert config["train_config"]["critic_updates"] == 2
+    # the APG ceiling beside it, as in every grid: the designed reward, no state exploration
+    apg = config["variants"]["mlp.designed.apg"]
+    assert apg["learner"] == "apg" and apg["reward"] == "designed" and not apg["state_exploration"]
+    everything = json.loads((out / "summary.json").read_text())
+    assert set(everything["variants"]) == {variant, "mlp.designed.apg"}
+    assert everything["variants"]["mlp.designed.apg"]["learner"] == "apg"
+    assert -1 <= everything["variants"][variant]["final_critic_alignment"] <= 1
+    assert set(everything["references"]) == {"C* (optimizer)", "R' (upper bound)", "heuristic (MRT + MMSE)",
+                                             "random actions"}
     assert config["hyperparams"]["max_replace_prob"] == 0.3 and config["hyperparams"]["replace_rate"] == 0.05
     assert config["hyperparams"]["gate_threshold"] == 1e9  # --T, the alias of --gate_threshold
     summary = json.loads((out / "summary.json").read_text())["variants"][variant]
@@ -92,24 +104,6 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
     assert json.loads(json.dumps(cfg.to_dict())) == {**config["train_config"], "actor": "mlp"}
     assert seeds == [0, 1] and [hp.to_dict() for hp in hps] == [config["hyperparams"]] * 2
     assert (out / variant / "checkpoints").is_dir()
-
-
-def test_run_cli_trains_the_apg_ceiling_beside_ddpg(tmp_path):
-    out = tmp_path / "run"
-    proc = _run("experiments.run", "--preset", "small", "--actor", "mlp", "--epochs", "20", "--chunk", "10",
-                "--eval_every", "10", "--seeds", "1", "--critic_updates", "2", "--policy_delay", "2", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
-    assert "critic cos" in proc.stdout and "C/C*" in proc.stdout  # the progress line reads learning
-    summary = json.loads((out / "summary.json").read_text())
-    variants = summary["variants"]
-    assert set(variants) == {"mlp.designed", "mlp.designed.apg"} and variants["mlp.designed.apg"]["learner"] == "apg"
-    assert -1 <= variants["mlp.designed"]["final_critic_alignment"] <= 1
-    assert set(summary["references"]) == {"C* (optimizer)", "R' (upper bound)", "heuristic (MRT + MMSE)",
-                                          "random actions"}
-    config = json.loads((out / "config.json").read_text())
-    assert config["train_config"]["critic_updates"] == 2 and config["variants"]["mlp.designed.apg"]["learner"] == "apg"
-    for name in ("learning.png", "critic.png", "mlp.designed.apg/metrics.npz"):
-        assert (out / name).stat().st_size > 0, name
 
 
 # (--actor transformer: test_every_cli_rejects_a_bad_flag_in_one_line_and_writes_nothing)

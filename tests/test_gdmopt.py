@@ -88,11 +88,11 @@ def test_config_names_a_bad_field_and_the_registry_builds_the_env():
     assert cfg.env == GdmoptPowerConfig() and cfg.eval_states == 1000  # the preset sized for it
 
 
-# The learning test on GDMOPT's task (docs/architecture.md): the small preset's DDPG, MLP actor, seed 0, 200 epochs,
-# held-out mean reward C - C_WF. Measured over seeds 0-2: -0.084, -0.101, -0.088 at epoch 200 (from -0.71 to -0.85
-# at epoch 25); the uniform allocation scores -1.05 and random actions -1.24 on the same 64 draws.
+# The learning test on GDMOPT's task (docs/design-notes.md): the small preset's DDPG, MLP actor, seed 0, 150 epochs,
+# held-out mean reward C - C_WF. Measured over seeds 0-2: -0.105, -0.135, -0.167 at epoch 150 (-0.084 to -0.101 at
+# 200; -0.71 to -0.85 at epoch 25); the uniform allocation scores -1.05 and random actions -1.24 on the same draws.
 def test_ddpg_learns_gdmopt_power_allocation():
     cfg, hp = preset_config("small", "gdmopt_power")
-    cfg = cfg.replace(actor="mlp", num_epochs=200, chunk_epochs=200, eval_every=200)
+    cfg = cfg.replace(actor="mlp", num_epochs=150, chunk_epochs=150, eval_every=150)
     _, (_, evals) = jax.jit(make_train(cfg).train)(jax.random.key(0), hp.arrays())
-    assert float(evals["eval_reward"][-1]) >= -0.2, evals["eval_reward"]
+    assert float(evals["eval_reward"][-1]) >= -0.3, evals["eval_reward"]
