@@ -237,6 +237,7 @@ class DiffusionConfig:
 
 
 ACTOR_KINDS = ("mlp", "diffusion")
+DETERMINISTIC_ACTORS = ("mlp",)  # their action ignores the key: every evaluation mode gives the same actions
 REWARD_DESIGNS = ("raw", "designed", "designed_mlp", "designed_gdm", "gdm")
 LEARNED_REWARD_DESIGNS = ("designed_mlp", "designed_gdm", "gdm")  # a reward network is trained
 EXPLORATION_KINDS = ("epsilon_greedy", "gaussian")
@@ -245,6 +246,11 @@ CRITIC_KINDS = ("mlp", "local")  # d2rl_jax/agents/critic.py
 # The designs whose reward the environment computes in closed form (what `apg` can differentiate).
 COMPUTED_REWARD_DESIGNS = ("raw", "designed")
 STATE_GATES = ("reconstruction", "eps_loss")
+# How a stochastic actor is evaluated (DESIGN §4): one sample per state; the noise-free reverse chain from a fixed
+# start; the best of `eval_samples` samples by the learner's value min(Q1, Q2) (learners with a critic).
+EVAL_MODES = ("sample", "deterministic", "best_of_k")
+# DDPG's optional imitation regulariser (CPQL): toward the replayed actions or the best of `policy_samples`.
+IMITATION_TARGETS = ("none", "buffer", "best_of_k")
 # How the reward nets see the critic's advantage A (DESIGN §6 and docs/design-notes.md):
 # "batch": standardized within each replay batch (default); "design": DESIGN's literal objectives
 # (raw A for designed_*, A / sigma_A for gdm).
@@ -277,11 +283,18 @@ class TrainConfig:
     policy_delay: int = 1  # critic steps per actor step (TD3's delay); divides critic_updates
     critic_reward_norm: bool = False  # the critics regress rewards standardized by running moments
     diffusion: DiffusionConfig = DiffusionConfig()  # sampler settings; width and depth come from actor_*
+    # The diffusion-policy learners (d2rl_jax/learners; DESIGN §10) and DDPG's imitation option.
+    policy_samples: int = 8  # K: actions sampled per state by dpmd / qvpo and the best_of_k imitation target
+    relabel_steps: int = 20  # dipo: Adam steps ascending min(Q1, Q2) on each replayed action it relabels
+    imitation_target: str = "none"  # ddpg + hp.imitation_weight x the actor's imitation loss (CPQL); see above
     num_epochs: int = 1000
     chunk_epochs: int = 100  # epochs per compiled chunk between host progress/checkpoints
     eval_every: int = 50
     eval_states: int = 256  # held-out uniform drops for the greedy-policy evaluation
     eval_seed: int = 1234  # the held-out batch is the same for every run and seed
+    eval_mode: str = "sample"  # the held-out metrics' actions (EVAL_MODES); a stochastic actor reports all
+    eval_samples: int = 16  # K of the best_of_k evaluation
+    eval_all_modes: bool = True  # a stochastic actor reports every mode too (off: the configured one only)
     optimizer_restarts: int = 8  # C* on the held-out batch
     optimizer_steps: int = 300
     ma_window: int = 100
@@ -321,7 +334,7 @@ class TrainConfig:
                  f"must be one of {CRITIC_KINDS}")
         for f in ("num_envs", "batch_size", "buffer_size", "actor_hidden", "actor_depth", "critic_hidden",
                   "critic_depth", "critic_updates", "policy_delay", "num_epochs", "chunk_epochs", "eval_every",
-                  "eval_states", "optimizer_restarts",
+                  "eval_states", "eval_samples", "policy_samples", "relabel_steps", "optimizer_restarts",
                   "optimizer_steps", "ma_window", "reward_hidden", "reward_mlp_depth", "reward_gdm_depth",
                   "senpnn_hidden", "senpnn_depth", "state_norm_samples"):
             _positive_int(name, f, getattr(self, f))
@@ -329,10 +342,13 @@ class TrainConfig:
             _positive_float(name, f, getattr(self, f))
         _require(self.critic_updates % self.policy_delay == 0, f"{name}.critic_updates", self.critic_updates,
                  f"must be a multiple of policy_delay ({self.policy_delay})")
-        for f in ("reward_at_sampling", "state_exploration", "critic_reward_norm"):
+        for f in ("reward_at_sampling", "state_exploration", "critic_reward_norm", "eval_all_modes"):
             _require(isinstance(getattr(self, f), bool), f"{name}.{f}", getattr(self, f), "must be True or False")
         _require(self.state_gate in STATE_GATES, f"{name}.state_gate", self.state_gate,
                  f"must be one of {STATE_GATES}")
+        _require(self.eval_mode in EVAL_MODES, f"{name}.eval_mode", self.eval_mode, f"must be one of {EVAL_MODES}")
+        _require(self.imitation_target in IMITATION_TARGETS, f"{name}.imitation_target", self.imitation_target,
+                 f"must be one of {IMITATION_TARGETS}")
         _require(self.reward_advantage in REWARD_ADVANTAGES, f"{name}.reward_advantage", self.reward_advantage,
                  f"must be one of {REWARD_ADVANTAGES}")
         _require(self.state_noise_step is None or (
@@ -455,6 +471,17 @@ class HyperParams:
     # TD3's target-policy smoothing: clipped Gaussian noise on the target actions (TD targets, horizon > 1).
     target_noise: float = 0.0
     target_noise_clip: float = 0.5
+    # A stochastic actor's exploration (DESIGN §5): the temperature of its sampler's draws on executed actions
+    # (1: its own sampling noise; 0: its noise-free chain), before the configured exploration (noise_std 0: none).
+    action_temperature: float = 1.0
+    # The diffusion-policy learners (d2rl_jax/learners).
+    # dpmd: the KL (nats) of its softmax weights from uniform that its temperature lambda tracks (at most log K;
+    # below ~1 the regression on its own samples drifts away from the critic's optimum, docs/learning.md)
+    kl_target: float = 1.5
+    lambda_lr: float = 0.1  # dpmd: step of log lambda toward that KL
+    entropy_weight: float = 0.01  # qvpo: weight of the uniform actions (its entropy term), relative to the best's
+    relabel_lr: float = 0.03  # dipo: Adam step size on the relabelled actions
+    imitation_weight: float = 0.05  # ddpg with imitation_target: c, against the Q term scaled by mean |Q| (CPQL)
     # Reward exploration (DESIGN §6).
     reward_lr: float = 5e-5  # Table II (RENPNN and reward MLP)
     kappa: float = 0.1  # weight of the learned term, in units of the running std of C
@@ -479,7 +506,10 @@ class HyperParams:
         for f, lo, hi in (("weight_decay", 0.0, math.inf), ("tau", 0.0, 1.0), ("gamma", 0.0, 1.0),
                           ("epsilon", 0.0, 1.0), ("noise_std", 0.0, math.inf), ("noise_std_final", 0.0, math.inf),
                           ("noise_decay_epochs", 0.0, math.inf), ("target_noise", 0.0, math.inf),
-                          ("target_noise_clip", 0.0, math.inf), ("kappa", 0.0, math.inf),
+                          ("target_noise_clip", 0.0, math.inf), ("action_temperature", 0.0, math.inf),
+                          ("kl_target", 0.0, math.inf), ("lambda_lr", 0.0, math.inf),
+                          ("entropy_weight", 0.0, math.inf), ("relabel_lr", 0.0, math.inf),
+                          ("imitation_weight", 0.0, math.inf), ("kappa", 0.0, math.inf),
                           ("reward_l2", 0.0, math.inf), ("max_replace_prob", 0.0, 1.0),
                           ("replace_rate", 0.0, 1.0)):
             value = getattr(self, f)
@@ -509,12 +539,13 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     # The paper's system and Table II networks, short: `make run` on a 2-core CPU in a few minutes.
     "quick": LEARNING.replace(batch_size=512, buffer_size=20_000, num_epochs=1000, chunk_epochs=250, eval_every=50,
                               eval_states=128, optimizer_restarts=4, optimizer_steps=200),
-    # A small system and small networks for tests.
+    # A small system and small networks for tests (a stochastic actor evaluated in its configured mode only: the
+    # other modes add a compile to every diffusion program of the suite; the tests of the modes turn them on).
     "small": LEARNING.replace(env=ENV_PRESETS["small"], num_envs=256, batch_size=256, buffer_size=8192,
                               actor_hidden=64, actor_depth=2, critic_hidden=64, critic_depth=2, reward_hidden=64,
                               reward_gdm_depth=2, senpnn_hidden=64, senpnn_depth=2, state_norm_samples=512,
                               num_epochs=400, chunk_epochs=200, eval_every=50, eval_states=64, optimizer_restarts=2,
-                              optimizer_steps=50, ma_window=20),
+                              optimizer_steps=50, ma_window=20, eval_all_modes=False),
 }
 PRESET_HPARAMS: dict[str, HyperParams] = {
     "paper": LEARNING_HPARAMS, "paper_literal": HyperParams(), "quick": LEARNING_HPARAMS, "small": LEARNING_HPARAMS,

@@ -14,7 +14,7 @@ from absl import logging as absl_logging
 
 from d2rl_jax.config import ACTOR_KINDS, REWARD_DESIGNS, HyperParams
 from d2rl_jax.run.cache import default_cache_dir, enable_cache
-from d2rl_jax.run.grids import LEARN_EXP_SETTINGS, Variant, make_grid
+from d2rl_jax.run.grids import DIFFUSION_EXP_SETTINGS, LEARN_EXP_SETTINGS, Variant, make_grid
 
 flags.DEFINE_bool("compile_cache", True, f"Keep compiled programs and the held-out references in a persistent cache "
                   f"({default_cache_dir()}, or $D2RL_CACHE_DIR): a second launch starts without compiling. "
@@ -161,7 +161,8 @@ def define_grid_flags() -> None:
     flags.DEFINE_bool("baselines", True, "state_exp: also run each design without state exploration.")
     flags.DEFINE_float("gate_threshold", None, "State exploration gate threshold T (default: the preset's).")
     flags.DEFINE_alias("T", "gate_threshold")  # the paper's symbol
-    flags.DEFINE_list("settings", None, f"learn_exp: learner settings, from {tuple(LEARN_EXP_SETTINGS)}.")
+    flags.DEFINE_list("settings", None, f"learn_exp: learner settings, from {tuple(LEARN_EXP_SETTINGS)}; "
+                      f"diffusion_exp: from {tuple(DIFFUSION_EXP_SETTINGS)}.")
     flags.DEFINE_bool("swept_points", True, "learn_exp: sweep the exploration std and actor lr of the settings that "
                       "have points (d2rl_jax/grids.py); --noswept_points runs the preset's point only.")
     flags.DEFINE_list("reward_lr", None, "Reward-network learning rates, comma-separated: every point of a learned "

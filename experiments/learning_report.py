@@ -1,13 +1,14 @@
-r"""The learning study's table and curves from finished learn_exp sweeps (docs/learning.md).
+r"""The learning studies' table and curves from finished learn_exp or diffusion_exp sweeps (docs/learning.md).
 
     python -m experiments.learning_report --from DIR[,DIR2,...] [--out DIR] [--epochs 1000,5000,10000]
 
 For every variant and traced point (mean +- 95% CI over its seeds): held-out C/C* at fixed epochs, the
 epochs and seconds (per-run share of the compiled program) to 0.5 C* and 0.8 C* (over the seeds that reached
-it, with how many did), the final critic alignment cos(grad_a minQ, grad_a C) and RMS error / std of the
-reward, and seconds per epoch. Writes learning.md (the table, with the reference levels and the device)
-and learning_curves.png (one panel per actor: the best point of every setting, the APG ceiling dashed,
-the C*, heuristic and random levels).
+it, with how many did), the final C/C* in each evaluation mode (one sample, the noise-free chain, the best of K
+by the critic; sweeps written before the modes show one), the final critic alignment cos(grad_a minQ, grad_a C)
+and RMS error / std of the reward, and seconds per epoch. Writes learning.md (the table, with the reference
+levels and the device) and learning_curves.png (one panel per actor: the best point of every setting, the APG
+ceiling dashed, the C*, heuristic and random levels).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from d2rl_jax.config import EVAL_MODES
 from d2rl_jax.run.io import write_text_atomic
 from d2rl_jax.run.statistics import mean_and_ci95
 from d2rl_jax.run.summaries import RATIO_LEVELS, milestone_columns
@@ -25,7 +27,7 @@ from experiments.plots import REFERENCE_SUFFIX, draw_learning, save_figure_atomi
 from experiments.sweep_data import SweepData, sweeps_from_flag
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("from", None, "learn_exp sweep directories, comma-separated.")
+flags.DEFINE_list("from", None, "learn_exp or diffusion_exp sweep directories, comma-separated.")
 flags.DEFINE_string("out", None, "Where learning.md and learning_curves.png go (default: the first --from).")
 flags.DEFINE_list("epochs", None, "Epochs at which to tabulate C/C* (default: a quarter, half and all of the run).")
 flags.mark_flag_as_required("from")
@@ -65,6 +67,9 @@ def table(data: SweepData, epochs: list[int]) -> str:
     head = ["variant [point]", "seeds", *[f"C/C* @ {e}" for e in epochs]]
     for level in RATIO_LEVELS:
         head += [f"epochs to {level:g}·C*", f"s to {level:g}·C*"]
+    modes = data.has_column("ratio_deterministic")
+    if modes:
+        head += [f"final C/C* {mode}" for mode in EVAL_MODES]
     head += ["critic cos", "critic err/std", "ms/epoch/run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, variant, point in point_entries(data):
@@ -76,10 +81,16 @@ def table(data: SweepData, epochs: list[int]) -> str:
             cells.append(_fmt(ratios[:, index[0]]) if index.size else "–")
         for level in RATIO_LEVELS:
             cells += [_milestone(rows, level, seconds=False), _milestone(rows, level, seconds=True)]
+        if modes:
+            cells += [_fmt([r[f"ratio_{mode}"] for r in rows]) for mode in EVAL_MODES]
         cells += [_fmt([r["critic_alignment"] for r in rows], 2), _fmt([r["critic_error"] for r in rows], 2),
                   _fmt([1e3 * r["seconds_per_epoch"] for r in rows], 2)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _grids(data: SweepData) -> str:
+    return " + ".join(dict.fromkeys(plan.get("grid", "sweep") for plan in data.plans))
 
 
 def best_points(data: SweepData) -> dict[str, tuple[str, int]]:
@@ -108,13 +119,13 @@ def curves_figure(data: SweepData, path: Path) -> Path:
             curves[name] = data.eval_curves(variant, point)
         draw_learning(ax, curves, data.references)
         ax.set_title(f"{actor} actor: best point of each setting", fontsize=9)
-    fig.suptitle(f"learn_exp: held-out C/C* (mean ± 95% CI over seeds); device {data.device}", fontsize=10)
+    fig.suptitle(f"{_grids(data)}: held-out C/C* (mean ± 95% CI over seeds); device {data.device}", fontsize=10)
     return save_figure_atomic(fig, path)
 
 
 def report(data: SweepData, epochs: list[int]) -> str:
     refs = ", ".join(f"{k} {v:.3f}" for k, v in data.references.items())
-    return (f"# learn_exp: {data.epochs} epochs, device {data.device}\n\n"
+    return (f"# {_grids(data)}: {data.epochs} epochs, device {data.device}\n\n"
             f"Held-out references (mean sum rate, bit/s/Hz): {refs}.\n\n{table(data, epochs)}\n")
 
 

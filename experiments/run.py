@@ -12,8 +12,9 @@ Environments (d2rl_jax/env): full_duplex (the paper's, default) and gdmopt_power
 designed, designed_mlp, designed_gdm, gdm. --state_exp turns on GDM state exploration (Algorithm 1) with
 maximum substitute probability M, rate eta, gate threshold T (--gate_threshold, alias --T). Learners (DESIGN
 §10, d2rl_jax/learners): ddpg, apg (the analytic policy gradient through the environment's differentiable
-reward), and any other registered one. Unless the learner is apg, the APG ceiling of each actor is trained
-too (--apg_reference=none skips it, =mlp keeps only the MLP actor's). Variants are built and named as in the
+reward), the diffusion-policy learners dpmd, qvpo, dipo, and any other registered one. Unless the learner is
+apg, the APG ceiling of each actor is trained too (--apg_reference=none skips it, =mlp keeps only the MLP
+actor's). Variants are built and named as in the
 sweep grids (d2rl_jax/run/grids.py): <actor>.<reward>[.state][.<learner>], the ceiling <actor>.designed.apg.
 Settings left unset come from the preset (d2rl_jax/config.py), sized for the environment.
 
@@ -23,7 +24,8 @@ Writes, atomically:
   DIR/<variant>/checkpoints/           orbax checkpoints after every chunk (for --resume)
   DIR/<variant>/run.json               the runs' config, seeds, hyperparameters (experiments.retrain --from)
   DIR/tensorboard/<variant>/seed_<s>/  TensorBoard events: tensorboard --logdir DIR/tensorboard
-  DIR/summary.json                     per variant: final/best C, C/C*, mean held-out reward, epochs/seconds to
+  DIR/summary.json                     per variant: final/best C, C/C* (in each evaluation mode of a diffusion
+                                       actor: sample, deterministic, best of K), mean held-out reward, epochs/seconds to
                                        0.5 and 0.8 C*, critic alignment and error, convergence epoch, timing;
                                        the reference levels
   DIR/learning.png                     held-out C/C* per variant with the APG ceiling and reference lines
@@ -43,7 +45,9 @@ from d2rl_jax.config import (
     ACTOR_KINDS,
     CRITIC_KINDS,
     CRITIC_NORMS,
+    EVAL_MODES,
     EXPLORATION_KINDS,
+    IMITATION_TARGETS,
     REWARD_DESIGNS,
     TRAIN_PRESETS,
     X0_BOUNDS,
@@ -92,6 +96,14 @@ flags.DEFINE_enum("critic_norm", None, list(CRITIC_NORMS), "Normalization of the
 flags.DEFINE_bool("critic_reward_norm", None, "Critics regress rewards standardized by running moments.")
 flags.DEFINE_enum("x0_bound", None, list(X0_BOUNDS), "How the diffusion actor's sampler bounds its x0-prediction "
                   "(default: the preset's, clip; DESIGN §4).")
+flags.DEFINE_enum("eval_mode", None, list(EVAL_MODES), "Actions of the held-out metrics: one sample, the noise-free "
+                  "chain, or the best of --eval_samples by the critic (a diffusion actor reports all three).")
+flags.DEFINE_integer("eval_samples", None, "K of the best_of_k evaluation.", lower_bound=1)
+flags.DEFINE_integer("policy_samples", None, "K: samples per state of dpmd / qvpo and of --imitation_target "
+                     "best_of_k.", lower_bound=1)
+flags.DEFINE_integer("relabel_steps", None, "dipo: Adam steps on each relabelled action.", lower_bound=1)
+flags.DEFINE_enum("imitation_target", None, list(IMITATION_TARGETS), "ddpg: add --imitation_weight x the actor's "
+                  "imitation loss toward the replayed actions or the best of --policy_samples (CPQL).")
 # Traced settings (default: the preset's): flag -> (HyperParams field, help).
 _TRACED_FLAGS = {
     "actor_lr": ("actor_lr", "Actor learning rate."),
@@ -102,6 +114,13 @@ _TRACED_FLAGS = {
     "noise_decay_epochs": ("noise_decay_epochs", "Epochs of the linear decay of the std (0: constant)."),
     "kappa": ("kappa", "Weight of the learned reward term (designed_mlp/_gdm, gdm)."),
     "reward_lr": ("reward_lr", "Learning rate of the reward network (designed_mlp/_gdm, gdm)."),
+    "action_temperature": ("action_temperature", "Diffusion actor: temperature of its sampler's draws on the "
+                           "executed actions (1: its own noise, 0: none), before --noise_std."),
+    "kl_target": ("kl_target", "dpmd: KL of its sample weights from uniform that its temperature tracks."),
+    "lambda_lr": ("lambda_lr", "dpmd: step of its log temperature."),
+    "entropy_weight": ("entropy_weight", "qvpo: weight of its uniform-action entropy term."),
+    "relabel_lr": ("relabel_lr", "dipo: Adam step size of its action relabelling."),
+    "imitation_weight": ("imitation_weight", "ddpg with --imitation_target: weight c of the imitation loss."),
     "M": ("max_replace_prob", "State exploration: maximum substitute probability M."),
     "eta": ("replace_rate", "State exploration: update rate eta of chi."),
     "gate_threshold": ("gate_threshold", "State exploration: gate threshold T (chi rises while the gate quantity "
@@ -116,7 +135,8 @@ flags.DEFINE_string("out", None, "Output directory (default runs/<preset>, runs/
 flags.DEFINE_bool("resume", False, "Continue from the checkpoints in --out.")
 
 _STATIC_FLAGS = ("reward", "learner", "exploration", "num_envs", "batch_size", "buffer_size", "critic_updates",
-                 "policy_delay", "critic_kind", "critic_norm", "critic_reward_norm")
+                 "policy_delay", "critic_kind", "critic_norm", "critic_reward_norm", "eval_mode", "eval_samples",
+                 "policy_samples", "relabel_steps", "imitation_target")
 
 
 def _flag_of(err: ConfigError) -> str | None:
@@ -161,6 +181,8 @@ def _summary(result: RunResult, cfg, variant: str) -> dict:
         "final_ratio_to_optimizer": mean("ratio_to_optimizer"),
         "final_ratio_to_optimizer_per_seed": [r["ratio_to_optimizer"] for r in rows],
         "final_ratio_to_bound": mean("ratio_to_bound"),
+        "eval_mode": cfg.eval_mode,
+        **{f"final_ratio_{mode}": mean(f"ratio_{mode}") for mode in EVAL_MODES},
         "final_eval_reward": mean("final_reward"),
         "final_ma_sum_rate": mean("final_ma_sum_rate"),
         "final_critic_alignment": mean("critic_alignment"),
@@ -304,11 +326,13 @@ def main(argv: list[str]) -> None:
         plot_curves(curves["chi"], "substitute probability chi", f"{FLAGS.preset}: state exploration (Algorithm 1)",
                     out / "chi.png")
     levels = "".join(f"{f'epoch {level:g}C*':>14}" for level in RATIO_LEVELS)
-    lines = [f"{'variant':<24}{'final C':>9}{'C/C*':>7}{'reward':>8}{'cos':>6}{levels}{'s/epoch':>10}"
-             f"{'compile s':>10}"]
+    # C/C* in the configured evaluation mode, then in the noise-free and best-of-K modes (DESIGN §4)
+    lines = [f"{'variant':<24}{'final C':>9}{'C/C*':>7}{'det':>7}{'best-K':>7}{'reward':>8}{'cos':>6}{levels}"
+             f"{'s/epoch':>10}{'compile s':>10}"]
     for s in summaries.values():
         cos = s["final_critic_alignment"]
         lines.append(f"{s['variant']:<24}{s['final_eval_sum_rate']:9.3f}{s['final_ratio_to_optimizer']:7.3f}"
+                     f"{s['final_ratio_deterministic']:7.3f}{s['final_ratio_best_of_k']:7.3f}"
                      f"{s['final_eval_reward']:+8.3f}{cos if np.isfinite(cos) else float('nan'):6.2f}"
                      f"{_learning_line(s)}{s['seconds_per_epoch_per_run']:10.4f}{s['compile_s'] or float('nan'):10.1f}")
     table = "\n".join(lines + [_reference_line(references, bound)])

@@ -205,6 +205,23 @@ def test_mode1_samples_respect_the_clip_and_are_deterministic_per_key():
     assert float(jnp.max(jnp.abs(a))) <= 1.0
 
 
+def test_temperature_scales_every_draw_and_zero_is_the_deterministic_chain():
+    """1 is the model's own sampling (bit-identical to the default); 0 the noise-free chain from x_P = 0, the same
+    for every key; the spread of the samples grows with the temperature."""
+    model = DiffusionModel(5, DiffusionConfig(hidden_dim=16, depth=1, clip_x0=None))
+    params = model.init(jax.random.key(0))
+    sample = jax.jit(model.sample, static_argnames="batch_size")
+    key = jax.random.key(1)
+    np.testing.assert_array_equal(sample(params, key, batch_size=256, temperature=1.0),
+                                  sample(params, key, batch_size=256))
+    cold = [sample(params, jax.random.key(k), batch_size=4, temperature=0.0) for k in (1, 2)]
+    np.testing.assert_array_equal(cold[0], cold[1])
+    np.testing.assert_array_equal(cold[0], jnp.broadcast_to(cold[0][:1], cold[0].shape))  # one action for all rows
+    spreads = [float(jnp.std(sample(params, key, batch_size=256, temperature=t), axis=0).mean())
+               for t in (0.0, 0.5, 1.0, 2.0)]
+    assert spreads[0] < 1e-5 and spreads[1] < spreads[2] < spreads[3], spreads
+
+
 def test_x0_bounds_keep_the_range_and_pass_the_gradient_they_promise():
     """clip: zero gradient beyond the limit (where a sampler trained through the chain sticks); straight-through:
     the clip's value with the identity's gradient; tanh: strictly inside the range with a positive gradient."""

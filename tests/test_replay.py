@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from d2rl_jax.core.replay import add_batch, can_sample, init_buffer, sample_batch
+from d2rl_jax.core.replay import add_batch, can_sample, init_buffer, sample_batch, write_at
 
 
 def _batch(start, n):
@@ -30,3 +30,12 @@ def test_sampling_draws_only_filled_slots_uniformly():
     assert set(np.unique(values)) == set(range(1, 8))
     np.testing.assert_allclose(np.bincount(values.astype(int))[1:] / 7000, np.full(7, 1 / 7), atol=0.02)
     np.testing.assert_array_equal(batch["y"][:, 0], batch["x"])  # fields of one transition stay together
+
+
+def test_write_at_rewrites_one_field_at_the_given_slots_only():
+    buffer = add_batch(init_buffer({"x": jnp.zeros(()), "y": jnp.zeros(2)}, capacity=10), _batch(0, 10))
+    rewritten = jax.jit(write_at)(buffer, jnp.array([[1, 3], [8, 3]]), {"y": jnp.full((2, 2, 2), 7.0)})
+    np.testing.assert_array_equal(rewritten.items["x"], buffer.items["x"])  # other fields untouched
+    changed = np.flatnonzero(np.any(np.asarray(rewritten.items["y"]) != np.asarray(buffer.items["y"]), axis=-1))
+    np.testing.assert_array_equal(changed, [1, 3, 8])
+    np.testing.assert_array_equal(rewritten.items["y"][changed], 7.0)

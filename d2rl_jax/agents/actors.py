@@ -1,7 +1,13 @@
 """Actor kinds (DESIGN §5): "mlp" (A. w/o GDM) and "diffusion" (A. w/ GDM, the AENPNN via Mode I).
 
-An `Actor` is a pair of pure functions: `init(key, obs) -> params` and
-`act(params, key, obs (B, S)) -> actions (B, A)` in [-1, 1]. The MLP actor ignores the key.
+An `Actor` is pure functions over its parameters:
+- `init(key, obs) -> params`;
+- `act(params, key, obs (B, S), temperature=1.0) -> actions (B, A)` in [-1, 1]: the diffusion actor's Mode I
+  sample with every draw scaled by `temperature` (traced; 0: the noise-free chain from a fixed start, its
+  deterministic action); the MLP actor is deterministic and ignores the key and the temperature;
+- `imitation_loss(params, key, obs, actions, weights=None) -> ()`: how the actor is regressed toward given
+  actions (the learners that do not backpropagate through the chain, DESIGN §10): the diffusion actor's eps-MSE
+  (eqs. 8 / 22) at a random step, the MLP's squared error; `weights` (B,) weight the rows.
 """
 
 from __future__ import annotations
@@ -19,13 +25,30 @@ from d2rl_jax.diffusion import DiffusionModel
 
 class Actor(NamedTuple):
     init: Callable[[jax.Array, jax.Array], Any]
-    act: Callable[[Any, jax.Array, jax.Array], jax.Array]
+    act: Callable[..., jax.Array]
+    imitation_loss: Callable[..., jax.Array]
+    stochastic: bool  # whether act's output depends on the key (evaluation modes differ only then)
+
+
+def _weighted_mean(per_row: jax.Array, weights: jax.Array | None) -> jax.Array:
+    if weights is None:
+        return jnp.mean(per_row)
+    return jnp.sum(weights * per_row) / jnp.maximum(jnp.sum(weights), 1e-8)
 
 
 def make_actor(cfg: TrainConfig, action_size: int) -> Actor:
     if cfg.actor == "mlp":
         net = MLP(out_dim=action_size, hidden_dim=cfg.actor_hidden, depth=cfg.actor_depth, output_activation=jnp.tanh)
-        return Actor(init=lambda key, obs: net.init(key, obs), act=lambda params, key, obs: net.apply(params, obs))
+
+        def mlp_imitation(params, key, obs, actions, weights=None):
+            return _weighted_mean(jnp.mean((net.apply(params, obs) - actions) ** 2, axis=-1), weights)
+
+        return Actor(init=lambda key, obs: net.init(key, obs),
+                     act=lambda params, key, obs, temperature=1.0: net.apply(params, obs),
+                     imitation_loss=mlp_imitation, stochastic=False)
     model = DiffusionModel(action_size, cfg.diffusion.replace(hidden_dim=cfg.actor_hidden, depth=cfg.actor_depth))
     return Actor(init=lambda key, obs: model.init(key, obs),
-                 act=lambda params, key, obs: model.sample(params, key, obs))
+                 act=lambda params, key, obs, temperature=1.0: model.sample(params, key, obs, temperature=temperature),
+                 imitation_loss=lambda params, key, obs, actions, weights=None: model.loss(params, key, actions, obs,
+                                                                                           weights),
+                 stochastic=True)

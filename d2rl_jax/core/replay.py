@@ -44,10 +44,25 @@ def add_batch(buffer: ReplayBuffer, batch: Any) -> ReplayBuffer:
                         size=jnp.minimum(buffer.size + n, capacity))
 
 
+def sample_indices(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> jax.Array:
+    """Uniform draw (with replacement) of `batch_size` filled slots."""
+    return jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
+
+
 def sample_batch(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> Any:
     """Uniform draw (with replacement) of `batch_size` transitions from the filled slots."""
-    indices = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
+    indices = sample_indices(buffer, key, batch_size)
     return jax.tree.map(lambda store: store[indices], buffer.items)
+
+
+def write_at(buffer: ReplayBuffer, indices: jax.Array, fields: dict[str, jax.Array]) -> ReplayBuffer:
+    """Overwrite stored fields (a dict of the items) at `indices` (any shape; values shaped indices + field's
+    row); where an index repeats, one of its values is kept."""
+    flat = indices.reshape(-1)
+    items = dict(buffer.items)
+    for name, values in fields.items():
+        items[name] = items[name].at[flat].set(values.reshape((flat.shape[0],) + items[name].shape[1:]))
+    return buffer.replace(items=items)
 
 
 def can_sample(buffer: ReplayBuffer, batch_size: int) -> jax.Array:

@@ -2,7 +2,7 @@
 
     model = DiffusionModel(out_dim=124, config=DiffusionConfig())
     params = model.init(key, cond=example_state_batch)          # cond=None: unconditional
-    actions = model.sample(params, key, cond=states)             # Mode I, (B, 124)
+    actions = model.sample(params, key, cond=states)             # Mode I, (B, 124); temperature=0: noise-free
     states_hat = model.regenerate(params, key, states)           # Mode II
     loss = model.loss(params, key, x0, cond)                     # eps-MSE, eqs. (8)/(22)
     obj = model.negative_expected_score(params, key, cond, score_fn)   # eq. (21)
@@ -59,10 +59,12 @@ class DiffusionModel:
             raise ValueError("batch_size is required when cond is None")
         return (batch_size, self.out_dim)
 
-    def sample(self, params, key: jax.Array, cond: jax.Array | None = None, batch_size: int | None = None):
-        """Mode I: a batch of samples x_0 (B, out_dim), one per condition row (or `batch_size`)."""
+    def sample(self, params, key: jax.Array, cond: jax.Array | None = None, batch_size: int | None = None,
+               temperature: jax.Array | float = 1.0):
+        """Mode I: a batch of samples x_0 (B, out_dim), one per condition row (or `batch_size`); `temperature`
+        scales every draw (0: the deterministic chain from x_P = 0)."""
         shape = self._batch_shape(cond, batch_size)
-        return samplers.sample_mode1(self.eps_fn(params, cond), key, self.schedule, shape, self.bound)
+        return samplers.sample_mode1(self.eps_fn(params, cond), key, self.schedule, shape, self.bound, temperature)
 
     def regenerate(self, params, key: jax.Array, x0: jax.Array, start_step: int | None = None,
                    cond: jax.Array | None = None) -> jax.Array:

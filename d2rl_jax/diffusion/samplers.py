@@ -9,6 +9,8 @@ Reverse step p (eq. 7, DDPM ancestral sampling with x0-prediction):
 Mode I:  x_P ~ N(0, I), then P reverse steps (actions, rewards).
 Mode II: x_{p0} ~ q(x_{p0} | x_0) by eq. (3), then p0 reverse steps (states).
 The loop is a `lax.scan` with a fresh key per step; gradients flow through every step.
+A temperature (traced) scales every draw of Mode I, the start and each step's noise: 1 is the model's own
+sampling, 0 the noise-free reverse chain from the fixed start x_P = 0 (the deterministic evaluation).
 """
 
 from __future__ import annotations
@@ -76,9 +78,11 @@ def reverse_step_distribution(
 
 
 def reverse_process(
-    eps_fn: EpsFn, key: jax.Array, schedule: Schedule, x_start: jax.Array, start_step: int, clip: Bound
+    eps_fn: EpsFn, key: jax.Array, schedule: Schedule, x_start: jax.Array, start_step: int, clip: Bound,
+    temperature: jax.Array | float = 1.0,
 ) -> jax.Array:
-    """Denoise x_start (at step `start_step`, static) down to x_0 with `start_step` reverse steps."""
+    """Denoise x_start (at step `start_step`, static) down to x_0 with `start_step` reverse steps, each step's
+    noise scaled by `temperature`."""
     if not 1 <= start_step <= schedule.num_steps:
         raise ValueError(f"start_step={start_step} is invalid: must be in [1, {schedule.num_steps}]")
     batch_shape = x_start.shape[:-1]
@@ -86,7 +90,9 @@ def reverse_process(
     def body(x, step_and_key):
         step, step_key = step_and_key
         eps = eps_fn(x, jnp.full(batch_shape, step, jnp.int32))
-        return reverse_step_distribution(schedule, x, step, eps, clip).sample(seed=step_key), None
+        step_distribution = reverse_step_distribution(schedule, x, step, eps, clip)
+        noise = jax.random.normal(step_key, x.shape, x.dtype)
+        return step_distribution.loc + temperature * step_distribution.scale * noise, None
 
     steps = jnp.arange(start_step, 0, -1, dtype=jnp.int32)
     x0, _ = jax.lax.scan(body, x_start, (steps, jax.random.split(key, start_step)))
@@ -94,12 +100,13 @@ def reverse_process(
 
 
 def sample_mode1(
-    eps_fn: EpsFn, key: jax.Array, schedule: Schedule, shape: tuple[int, ...], clip: Bound
+    eps_fn: EpsFn, key: jax.Array, schedule: Schedule, shape: tuple[int, ...], clip: Bound,
+    temperature: jax.Array | float = 1.0,
 ) -> jax.Array:
-    """Mode I (reverse only): x_P ~ N(0, I) of `shape`, then P reverse steps."""
+    """Mode I (reverse only): x_P ~ N(0, temperature^2 I) of `shape`, then P reverse steps at `temperature`."""
     key_start, key_loop = jax.random.split(key)
-    x_start = jax.random.normal(key_start, shape, jnp.float32)
-    return reverse_process(eps_fn, key_loop, schedule, x_start, schedule.num_steps, clip)
+    x_start = temperature * jax.random.normal(key_start, shape, jnp.float32)
+    return reverse_process(eps_fn, key_loop, schedule, x_start, schedule.num_steps, clip, temperature)
 
 
 def sample_mode2(

@@ -1,5 +1,8 @@
-"""Learners (DESIGN §10) and their registry: `ddpg` (double critic; TD3's delay and target smoothing as settings)
-and `apg` (the analytic policy gradient through the environment's differentiable reward, the per-update ceiling).
+"""Learners (DESIGN §10) and their registry: `ddpg` (double critic; TD3's delay and target smoothing as settings;
+CPQL's imitation term as an option), `apg` (the analytic policy gradient through the environment's differentiable
+reward, the per-update ceiling), and the diffusion-policy learners that share DDPG's critic but regress the actor
+toward actions the critic prefers instead of backpropagating through it: `dpmd`, `qvpo` (diffusion actor only) and
+`dipo` (both actors). actor_critic.py is the machine the critic-based ones share.
 
 A learner is a factory `(cfg, actor, parts) -> Learner` (d2rl_jax/learners/base.py) and, optionally, a check of
 the config it needs; `TrainConfig.learner` names one. Adding a learner: its module and one line in LEARNERS (or
@@ -14,9 +17,13 @@ from typing import NamedTuple
 
 from d2rl_jax.agents import Actor
 from d2rl_jax.config import ConfigError, TrainConfig
+from d2rl_jax.learners.actor_critic import ActorCriticState
 from d2rl_jax.learners.apg import APGState, check_apg, make_apg
-from d2rl_jax.learners.base import Learner, LearnerParts, RewardFn, Trainable
+from d2rl_jax.learners.base import Learner, LearnerParts, RewardFn, Trainable, check_no_imitation
 from d2rl_jax.learners.ddpg import DDPGState, make_ddpg
+from d2rl_jax.learners.dipo import make_dipo
+from d2rl_jax.learners.dpmd import check_sampling_learner, make_dpmd
+from d2rl_jax.learners.qvpo import make_qvpo
 
 
 class LearnerDef(NamedTuple):
@@ -27,6 +34,9 @@ class LearnerDef(NamedTuple):
 LEARNERS: dict[str, LearnerDef] = {
     "ddpg": LearnerDef(make_ddpg),
     "apg": LearnerDef(make_apg, check_apg),
+    "dpmd": LearnerDef(make_dpmd, check_sampling_learner),
+    "qvpo": LearnerDef(make_qvpo, check_sampling_learner),
+    "dipo": LearnerDef(make_dipo, check_no_imitation),
 }
 
 
@@ -52,5 +62,5 @@ def make_learner(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner
     return LEARNERS[cfg.learner].make(cfg, actor, parts)
 
 
-__all__ = ["LEARNERS", "APGState", "DDPGState", "Learner", "LearnerDef", "LearnerParts", "RewardFn", "Trainable",
-           "check_learner", "make_learner", "register_learner"]
+__all__ = ["LEARNERS", "APGState", "ActorCriticState", "DDPGState", "Learner", "LearnerDef", "LearnerParts",
+           "RewardFn", "Trainable", "check_learner", "check_no_imitation", "make_learner", "register_learner"]

@@ -18,7 +18,14 @@ from d2rl_jax.agents import Actor
 from d2rl_jax.agents.rewards import RewardState
 from d2rl_jax.config import COMPUTED_REWARD_DESIGNS, ConfigError, HyperParams, TrainConfig
 from d2rl_jax.core.gradient_metrics import forward_layers
-from d2rl_jax.learners.base import Learner, LearnerParts, Trainable, gradient_metrics, mean_over_steps
+from d2rl_jax.learners.base import (
+    Learner,
+    LearnerParts,
+    Trainable,
+    check_no_imitation,
+    gradient_metrics,
+    mean_over_steps,
+)
 
 
 @struct.dataclass
@@ -28,6 +35,7 @@ class APGState:
 
 
 def check_apg(cfg: TrainConfig) -> None:
+    check_no_imitation(cfg)
     if cfg.reward not in COMPUTED_REWARD_DESIGNS:
         raise ConfigError(f"TrainConfig.reward={cfg.reward!r} is invalid: must be one of {COMPUTED_REWARD_DESIGNS} "
                           "with learner='apg' (it differentiates the reward through the physics; a learned reward has "

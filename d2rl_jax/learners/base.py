@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from d2rl_jax.agents.rewards import RewardModel
-from d2rl_jax.config import HyperParams
+from d2rl_jax.config import ConfigError, HyperParams, TrainConfig
 from d2rl_jax.core.gradient_metrics import Layer, gradient_sums, layer_gradient_magnitudes
 from d2rl_jax.core.optim import gradient_step, init_optimizer
 
@@ -64,6 +64,13 @@ class Learner(NamedTuple):
     value: Callable[[Any, jax.Array, jax.Array], jax.Array] | None
     # obs (B, S) -> {network: its Dense layers in forward order}: what the per-layer gradient metrics report
     layers: Callable[[jax.Array], dict[str, tuple[Layer, ...]]]
+    # (state, obs (B, S), candidates (B, K, A)) -> (B, K): the learner's estimate of each candidate's reward, to
+    # pick the best of K (the best_of_k evaluation); None without a critic.
+    rank: Callable[[Any, jax.Array, jax.Array], jax.Array] | None = None
+    # Stored fields the learner rewrites (dipo's improved actions): each transition stores them as a copy of its
+    # executed action; `update` then takes batches with an "index" field (their replay slots) and returns a third
+    # output, {"index": (m, B), field: (m, B, A) for each}, which the loop writes back to the buffer.
+    relabeled_fields: tuple[str, ...] = ()
 
     @property
     def has_critic(self) -> bool:
@@ -81,3 +88,10 @@ def gradient_metrics(network: str, grads, layers: tuple[Layer, ...]) -> dict[str
     weight_sum, bias_sum = gradient_sums(weight, bias)
     return {f"{network}_grad_weight": weight, f"{network}_grad_bias": bias,
             f"{network}_grad_weight_sum": weight_sum, f"{network}_grad_bias_sum": bias_sum}
+
+
+def check_no_imitation(cfg: TrainConfig) -> None:
+    """The imitation term (`cfg.imitation_target`) is an option of ddpg; every other learner refuses it."""
+    if cfg.imitation_target != "none":
+        raise ConfigError(f"TrainConfig.imitation_target={cfg.imitation_target!r} is invalid with "
+                          f"learner={cfg.learner!r}: must be 'none' (the imitation term is an option of ddpg)")

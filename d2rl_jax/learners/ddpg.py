@@ -1,155 +1,64 @@
-"""DDPG with a double critic (DESIGN §5, eqs. 21, 23, 24), with the settings a learning study needs.
+"""DDPG with a double critic (DESIGN §5, eqs. 21, 23, 24): the actor ascends min(Q1, Q2) through itself.
 
-One `update` (one epoch of Algorithm 2) runs `cfg.actor_updates` groups, scanned; each group takes
-`cfg.policy_delay` critic steps (each on its own replay batch), then one actor step on the group's last
-batch, the reward network's step (learned designs) and the soft target updates (TD3's delay; with
-critic_updates = policy_delay = 1 it is the paper's one update of every network per epoch).
-
-critic: mean over the batch of (Q1 - y)^2 + (Q2 - y)^2, y = r~ + gamma (1 - done) min(Q1', Q2')(s', a'),
-        r~ the reward, standardized by running moments with `critic_reward_norm`; a' = pi'(s') plus TD3's
-        clipped smoothing noise (`target_noise`); y = r~ when the horizon is 1 (no bootstrap).
-actor:  -mean min(Q1, Q2)(s, pi(s)); for the diffusion actor pi(s) is a Mode I sample and the gradient
-        flows through every reverse step.
-The critic kind (`cfg.critic_kind`, agents/critic.py) is "mlp" or "local"; the local critic is linear in the
-action around an anchor, the current policy's action without gradient: replayed actions are compared with
-what the policy does now, and the actor's gradient is the critic's action head g(s).
+actor: -mean min(Q1, Q2)(s, pi(s)); for the diffusion actor pi(s) is a Mode I sample and the gradient flows
+       through every reverse step. The critic side (TD3's delay and target smoothing as settings, the local
+       critic, reward networks) is the shared machine of actor_critic.py.
+With `cfg.imitation_target` (CPQL's consistency-style regulariser) the loss is
+       -mean min Q(s, pi(s)) / sg(mean |min Q|) + c * imitation(pi; s, a~),
+c = `hp.imitation_weight`, a~ the replayed actions ("buffer") or the best of `cfg.policy_samples` samples of the
+current policy by min(Q1, Q2) ("best_of_k"), and imitation the actor's own regression loss (the diffusion
+actor's eps-MSE, the MLP's squared error). Dividing the Q term by its mean magnitude, as Diffusion-QL and CPQL
+do, makes c a ratio that does not depend on the reward's scale.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
-import optax
-from flax import struct
 
-from d2rl_jax.agents import Actor, make_critic
-from d2rl_jax.agents.rewards import RewardState
+from d2rl_jax.agents import Actor
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.core.gradient_metrics import forward_layers
-from d2rl_jax.core.moments import RunningMoments, init_moments, update_moments
-from d2rl_jax.learners.base import Learner, LearnerParts, Trainable, gradient_metrics, mean_over_steps
+from d2rl_jax.learners.actor_critic import (
+    ActorCriticState,
+    ActorObjective,
+    Critics,
+    make_actor_critic,
+    sample_candidates,
+)
+from d2rl_jax.learners.base import Learner, LearnerParts
+
+DDPGState = ActorCriticState  # every actor-critic learner's state; the name the tests and notebooks use
 
 
-@struct.dataclass
-class DDPGState:
-    actor: Trainable
-    critic: Trainable  # the double critic (Q1, Q2)
-    target_actor_params: Any  # None without TD bootstrap (horizon 1): no targets are read
-    target_critic_params: Any
-    reward: RewardState | None  # the reward network of a learned design (DESIGN §6)
-    reward_moments: RunningMoments | None  # of the critics' targets, with critic_reward_norm
+def best_of_candidates(critics: Critics, critic_params, obs: jax.Array, candidates: jax.Array) -> jax.Array:
+    """The candidate (B, K, A) of highest min(Q1, Q2) per state: (B, A)."""
+    best = jnp.argmax(critics.rank(critic_params, obs, candidates), axis=1)
+    return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
+
+
+def ddpg_objective(cfg: TrainConfig, actor: Actor, critics: Critics) -> ActorObjective:
+    def imitation_target(agent: ActorCriticState, key: jax.Array, batch) -> jax.Array:
+        if cfg.imitation_target == "buffer":
+            return batch["action"]
+        candidates = sample_candidates(actor, agent.actor.params, key, batch["obs"], cfg.policy_samples)
+        return best_of_candidates(critics, agent.critic.params, batch["obs"], candidates)
+
+    def loss(params, agent: ActorCriticState, key: jax.Array, batch, hp: HyperParams):
+        obs = batch["obs"]
+        actions = actor.act(params, key, obs)
+        policy_q = critics.min_q(agent.critic.params, obs, actions, jax.lax.stop_gradient(actions))
+        policy = (policy_q, jax.lax.stop_gradient(actions))
+        if cfg.imitation_target == "none":
+            return -jnp.mean(policy_q), (*policy, {})
+        key_target, key_imitation = jax.random.split(jax.random.fold_in(key, 1))
+        target = imitation_target(agent, key_target, batch)
+        imitation = actor.imitation_loss(params, key_imitation, obs, target)
+        q_scale = jax.lax.stop_gradient(jnp.mean(jnp.abs(policy_q))) + 1e-8
+        return -jnp.mean(policy_q) / q_scale + hp.imitation_weight * imitation, (*policy,
+                                                                                 {"imitation_loss": imitation})
+
+    return ActorObjective(loss=loss)
 
 
 def make_ddpg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
-    critic = make_critic(cfg.critic_kind, cfg.critic_hidden, cfg.critic_depth, cfg.critic_norm == "layer")
-    rewards, bootstrap = parts.rewards, parts.bootstrap
-    anchored = cfg.critic_kind == "local"
-
-    def min_q(params, obs, actions, anchor):
-        return jnp.minimum(*critic.apply(params, obs, actions, anchor))
-
-    def anchor_of(actor_params, key, obs):
-        """The local critic's linearization point: the current policy's action, without gradient (None: the
-        MLP critic needs none, and no actor pass is spent on it)."""
-        return jax.lax.stop_gradient(actor.act(actor_params, key, obs)) if anchored else None
-
-    def layers(obs: jax.Array) -> dict:
-        key, actions = jax.random.key(0), jnp.zeros((obs.shape[0], parts.action_size))
-        return {"actor": forward_layers(actor.init, key, obs),
-                "critic": forward_layers(critic.init, key, obs, actions, actions)}
-
-    def init(key: jax.Array, obs: jax.Array, hp: HyperParams) -> DDPGState:
-        key_actor, key_critic = jax.random.split(key)
-        actions = jnp.zeros((obs.shape[0], parts.action_size))
-        actor_params = actor.init(key_actor, obs)
-        critic_params = critic.init(key_critic, obs, actions, actions)
-        return DDPGState(
-            actor=Trainable.create(actor_params, hp.actor_lr, hp.weight_decay),
-            critic=Trainable.create(critic_params, hp.critic_lr, hp.weight_decay),
-            target_actor_params=actor_params if bootstrap else None,
-            target_critic_params=critic_params if bootstrap else None,
-            reward=rewards.init_for_learner(key, obs, parts.action_size, hp),
-            reward_moments=init_moments() if cfg.critic_reward_norm else None,
-        )
-
-    def targets(agent: DDPGState, batch, key: jax.Array, hp: HyperParams):
-        """(y, updated reward moments): the critics' regression targets, without gradient."""
-        key_recompute, key_target, key_smooth = jax.random.split(key, 3)
-        reward = rewards.replayed(agent.reward, key_recompute, batch, hp)
-        moments = agent.reward_moments
-        if moments is not None:
-            moments = update_moments(moments, reward)
-            reward = (reward - moments.mean) / moments.std
-        if bootstrap:
-            next_actions = actor.act(agent.target_actor_params, key_target, batch["next_obs"])
-            smoothing = jnp.clip(hp.target_noise * jax.random.normal(key_smooth, next_actions.shape),
-                                 -hp.target_noise_clip, hp.target_noise_clip)
-            smoothed = jnp.clip(next_actions + smoothing, -1, 1)
-            next_q = min_q(agent.target_critic_params, batch["next_obs"], smoothed, next_actions)
-            reward = reward + hp.gamma * (1.0 - batch["done"]) * next_q
-        return jax.lax.stop_gradient(reward), moments
-
-    def critic_loss(params, obs, actions, anchor, y):
-        q1, q2 = critic.apply(params, obs, actions, anchor)
-        return jnp.mean((q1 - y) ** 2 + (q2 - y) ** 2), jnp.mean(jnp.minimum(q1, q2))
-
-    def actor_loss(params, critic_params, key, obs):
-        """(loss, (min(Q1, Q2)(s, pi(s)) per row, pi(s))): the value is the baseline of the reward nets'
-        advantage, the action the local critic's anchor."""
-        actions = actor.act(params, key, obs)
-        policy_q = min_q(critic_params, obs, actions, jax.lax.stop_gradient(actions))
-        return -jnp.mean(policy_q), (policy_q, jax.lax.stop_gradient(actions))
-
-    def update(agent: DDPGState, batches, key: jax.Array, hp: HyperParams, env_params=None):
-        network_layers = layers(batches["obs"][0])
-
-        def critic_step(agent: DDPGState, batch_and_key):
-            batch, key = batch_and_key
-            key_targets, key_anchor = jax.random.split(key)
-            y, moments = targets(agent, batch, key_targets, hp)
-            anchor = anchor_of(agent.actor.params, key_anchor, batch["obs"])
-            loss, q_mean, critic_state, grads = agent.critic.step(critic_loss, batch["obs"], batch["action"], anchor, y)
-            agent = agent.replace(critic=critic_state, reward_moments=moments)
-            return agent, {"critic_loss": loss, "q_mean": q_mean,
-                           **gradient_metrics("critic", grads, network_layers["critic"])}
-
-        def group(agent: DDPGState, batches_and_key):
-            batches, key = batches_and_key
-            key_critic, key_actor, key_reward = jax.random.split(key, 3)
-            agent, critic_metrics = jax.lax.scan(critic_step, agent,
-                                                 (batches, jax.random.split(key_critic, cfg.policy_delay)))
-            batch = jax.tree.map(lambda x: x[-1], batches)
-            loss, (policy_q, policy_actions), actor_state, grads = agent.actor.step(
-                actor_loss, agent.critic.params, key_actor, batch["obs"])
-            agent = agent.replace(actor=actor_state)
-
-            def advantage():  # A(s, a) = minQ(s, a) - minQ(s, pi(s)) under the updated critic
-                replayed_q = min_q(agent.critic.params, batch["obs"], batch["action"], policy_actions)
-                return jax.lax.stop_gradient(replayed_q - policy_q)
-
-            reward_state, reward_metrics = rewards.learn(agent.reward, key_reward, batch, advantage, hp)
-            agent = agent.replace(reward=reward_state)
-            if bootstrap:  # soft updates, eq. (24), after every actor step (TD3's delayed targets)
-                agent = agent.replace(
-                    target_actor_params=optax.incremental_update(agent.actor.params, agent.target_actor_params,
-                                                                 hp.tau),
-                    target_critic_params=optax.incremental_update(agent.critic.params, agent.target_critic_params,
-                                                                  hp.tau))
-            return agent, {**mean_over_steps(critic_metrics), "actor_loss": loss,
-                           **gradient_metrics("actor", grads, network_layers["actor"]), **reward_metrics}
-
-        grouped = jax.tree.map(lambda x: x.reshape((cfg.actor_updates, cfg.policy_delay) + x.shape[1:]), batches)
-        agent, metrics = jax.lax.scan(group, agent, (grouped, jax.random.split(key, cfg.actor_updates)))
-        return agent, {**mean_over_steps(metrics), "updated": jnp.ones(())}
-
-    def value(agent: DDPGState, obs: jax.Array, actions: jax.Array) -> jax.Array:
-        """min(Q1, Q2)(s, a) in reward units at the policy's own actions (the local critic's anchor)."""
-        q = min_q(agent.critic.params, obs, actions, jax.lax.stop_gradient(actions))
-        if agent.reward_moments is not None:  # back to reward units (exact for horizon 1)
-            q = q * agent.reward_moments.std + agent.reward_moments.mean
-        return q
-
-    return Learner(name="ddpg", batches_per_update=cfg.critic_updates, init=init, update=update, value=value,
-                   layers=layers)
+    return make_actor_critic(cfg, actor, parts, "ddpg", lambda critics: ddpg_objective(cfg, actor, critics))

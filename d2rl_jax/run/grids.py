@@ -16,6 +16,11 @@ points x seeds into one run axis per variant.
                  of LEARN_EXP_SETTINGS changed alone from the preset's, the APG ceiling and Table II's
                  literal settings; the default setting also sweeps the exploration std and actor lr.
                  Always at Table II network sizes (the sweep preset sets the epochs only).
+    diffusion_exp the fair diffusion actor (Step 10, docs/learning.md): designed reward, each setting of
+                 DIFFUSION_EXP_SETTINGS changed alone from the preset's (x0 bound, its own exploration, the
+                 diffusion-policy learners, CPQL's imitation term, the APG ceilings), the best combination, and
+                 the MLP actor at its own best settings (MLP_BEST), so the actors meet best against best. Every
+                 evaluation reports the diffusion actor's three evaluation modes.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ STATE_EXP_DESIGNS = ("designed", "designed_mlp", "designed_gdm", "gdm")  # the d
 # measures that without a 30-point grid of a design the paper does not tune.
 RAW_STATE_EXP_POINT = (0.4, 0.01)
 RETRAIN_STATE_DESIGNS = ("designed", "designed_gdm")  # retrain_exp's variants with state exploration
-GRIDS = ("action_exp", "reward_exp", "state_exp", "retrain_exp", "learn_exp")
+GRIDS = ("action_exp", "reward_exp", "state_exp", "retrain_exp", "learn_exp", "diffusion_exp")
 
 # learn_exp's static settings: each a change of the preset's learner, named; "default" changes nothing.
 # "paper_literal" is Table II as printed (its traced values come from LEARN_EXP_LITERAL_POINT); "mmse" is our
@@ -71,6 +76,39 @@ LEARN_EXP_SETTINGS: dict[str, dict[str, Any]] = {
 LEARN_EXP_ACTOR_LR = (3e-4, 1e-3)
 LEARN_EXP_NOISE_STD = {"default": (0.2, 0.5), "envs_256": (0.2, 0.5), "local_critic": (0.1, 0.3)}
 LEARN_EXP_LITERAL_POINT = HyperParams()  # Table II: epsilon 0.1, lr 5e-5 / 1e-4
+
+
+# diffusion_exp's settings of the diffusion actor, each changed alone from the preset's: (static changes, traced
+# changes of each point). "own_noise" explores with the sampler's noise only (Gaussian std 0) at two temperatures.
+DIFFUSION_EXP_SETTINGS: dict[str, tuple[dict[str, Any], tuple[dict[str, float], ...]]] = {
+    "default": ({}, ({},)),
+    "tanh": ({"x0_bound": "tanh"}, ({},)),
+    "straight_through": ({"x0_bound": "straight_through"}, ({},)),
+    "own_noise": ({}, ({"noise_std": 0.0, "action_temperature": 1.0}, {"noise_std": 0.0, "action_temperature": 2.0})),
+    "dpmd": ({"learner": "dpmd"}, ({},)),
+    "qvpo": ({"learner": "qvpo"}, ({},)),
+    "dipo": ({"learner": "dipo"}, ({},)),
+    "cpql": ({"imitation_target": "best_of_k"}, ({},)),
+    "apg": ({"learner": "apg"}, ({},)),
+    "apg_tanh": ({"learner": "apg", "x0_bound": "tanh"}, ({},)),
+    # the best combination of the settings above, measured (docs/learning.md, "The diffusion actor")
+    "best": ({"x0_bound": "tanh"}, ({},)),
+}
+# The MLP actor at its best settings of the learning study (docs/learning.md): sigma 0.2, 16 critic steps.
+MLP_BEST: tuple[dict[str, Any], dict[str, float]] = ({"critic_updates": 16, "policy_delay": 16}, {"noise_std": 0.2})
+
+
+def _diffusion_variants(base: HyperParams, actors: Sequence[str], settings: Sequence[str]) -> tuple[Variant, ...]:
+    variants = []
+    if "mlp" in actors:
+        changes, point = MLP_BEST
+        variants.append(_variant("mlp", "designed", False, [base.replace(**point)], "best", changes))
+    if "diffusion" in actors:
+        for name in settings:
+            changes, points = DIFFUSION_EXP_SETTINGS[name]
+            points = [base.replace(**p) for p in points]
+            variants.append(_variant("diffusion", "designed", False, points, name, changes))
+    return tuple(variants)
 
 
 def _learn_points(setting: str, base: HyperParams, swept: bool) -> list[HyperParams]:
@@ -102,6 +140,8 @@ class Variant:
         changes = dict(self.changes)
         if "receiver" in changes:
             changes["env"] = base.env.replace(receiver=changes.pop("receiver"))
+        if "x0_bound" in changes:
+            changes["diffusion"] = base.diffusion.replace(x0_bound=changes.pop("x0_bound"))
         return base.replace(actor=self.actor, reward=self.reward, state_exploration=self.state_exploration,
                             **changes)
 
@@ -114,6 +154,8 @@ class Variant:
             labels.append(f"noise_std={hp.noise_std:g},actor_lr={hp.actor_lr:g}")
         if len({p.reward_lr for p in self.points}) > 1:  # --reward_lr with several values
             labels.append(f"reward_lr={hp.reward_lr:g}")
+        if len({p.action_temperature for p in self.points}) > 1:  # diffusion_exp's own_noise
+            labels.append(f"action_temperature={hp.action_temperature:g}")
         return ",".join(labels) or "-"
 
 
@@ -169,7 +211,7 @@ def make_grid(name: str, base: HyperParams = HyperParams(),  # noqa: B008 (froze
         lrs = _check_values("--reward_lr", reward_lr, 1e-12, 1.0)
         variants = tuple(dataclasses.replace(v, points=tuple(p.replace(reward_lr=lr) for p in v.points for lr in lrs))
                          if v.reward in LEARNED_REWARD_DESIGNS else v for v in variants)
-    if references and name not in ("learn_exp", "retrain_exp"):  # learn_exp has its own; retraining needs none
+    if references and name not in ("learn_exp", "retrain_exp", "diffusion_exp"):  # own ceilings; retraining none
         variants += tuple(apg_variant(actor, base) for actor in dict.fromkeys(v.actor for v in variants))
     return variants
 
@@ -204,13 +246,16 @@ def run_variants(cfg: TrainConfig, actors: Sequence[str], hp: HyperParams,
 def _grid_variants(name, base, actors, designs, M, eta, baselines, settings, swept) -> tuple[Variant, ...]:
     if name not in GRIDS:
         raise ConfigError(f"grid={name!r} is invalid: must be one of {GRIDS}")
+    setting_names = tuple(DIFFUSION_EXP_SETTINGS if name == "diffusion_exp" else LEARN_EXP_SETTINGS)
     for flag, given, allowed in (("--actor", actors, ACTOR_KINDS), ("--designs", designs, REWARD_DESIGNS),
-                                 ("--settings", settings, tuple(LEARN_EXP_SETTINGS))):
+                                 ("--settings", settings, setting_names)):
         bad = [g for g in (given or ()) if g not in allowed]
         if bad or (given is not None and not given):
             raise ConfigError(f"{flag}={','.join(given or ())!r} is invalid: each must be one of {allowed}")
     if name == "learn_exp":
         return _learn_variants(base, actors or ACTOR_KINDS, settings or tuple(LEARN_EXP_SETTINGS), swept)
+    if name == "diffusion_exp":
+        return _diffusion_variants(base, actors or ACTOR_KINDS, settings or tuple(DIFFUSION_EXP_SETTINGS))
     if name == "action_exp":
         return tuple(_variant(a, "designed", False, [base]) for a in (actors or ACTOR_KINDS))
     if name == "retrain_exp":

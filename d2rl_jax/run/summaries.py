@@ -3,7 +3,9 @@
 Each row: final and best held-out sum rate, C/C* and C/R' at the end, the moving-average training
 sum rate (of the real environment under state exploration), the convergence epoch (MA sum rate
 within the tolerance of its final value), the first epoch (and seconds) at which held-out C/C*
-reaches 0.5 and 0.8, the first epoch (and seconds) at which the moving average of held-out C/C* over
+reaches 0.5 and 0.8, the final C/C* in each evaluation mode (`ratio_<mode>`: a deterministic actor's every mode
+is its one action; NaN where a stochastic actor's metrics predate the modes), the first epoch (and seconds) at
+which the moving average of held-out C/C* over
 `ma_window` epochs of evaluations reaches 0.8 (the second convergence rule), the critic's final ground-truth
 diagnostics, time per epoch and to
 convergence, gradient sums (NaN for a network the learner does not have), and for state
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from d2rl_jax.config import TrainConfig
+from d2rl_jax.config import DETERMINISTIC_ACTORS, EVAL_MODES, TrainConfig
 from d2rl_jax.run.statistics import convergence_epoch, first_epoch_reaching, ma_first_epoch_reaching, moving_average
 
 # Learning milestones (docs/learning.md): the first evaluation at which held-out C/C* reaches each level.
@@ -74,6 +76,11 @@ def run_rows(epoch_metrics: dict[str, np.ndarray], eval_metrics: dict[str, np.nd
             "critic_alignment": float(eval_metrics["eval_critic_alignment"][i, -1]),
             "critic_error": float(eval_metrics["eval_critic_error"][i, -1]),
         }
+        for mode in EVAL_MODES:  # a stochastic actor's final C/C* in every evaluation mode (DESIGN §4)
+            name = f"eval_ratio_{mode}"
+            row[f"ratio_{mode}"] = (float(eval_metrics[name][i, -1]) if name in eval_metrics
+                                    else row["ratio_to_optimizer"] if cfg.actor in DETERMINISTIC_ACTORS
+                                    else float("nan"))
         for level in RATIO_LEVELS:
             epoch_name, seconds_name = milestone_columns(level)
             reached = first_epoch_reaching(eval_metrics["eval_epoch"][i], eval_metrics["eval_ratio_to_optimizer"][i],

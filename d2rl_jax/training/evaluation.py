@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from d2rl_jax.config import HyperParams, TrainConfig
+from d2rl_jax.config import EVAL_MODES, ConfigError, HyperParams, TrainConfig
 from d2rl_jax.env import make_env, sample_states
 
 
@@ -116,11 +116,38 @@ def _rows_and_action_grads(f, actions: jax.Array) -> tuple[jax.Array, jax.Array]
     return rows, grads
 
 
-def make_evaluate(env, act: Callable, learner, true_rewards: Callable | None, batches: Callable) -> Callable:
-    """`evaluate(agent, key, epoch=None, hp=None) -> metrics`: the greedy policy (`act(agent, key, obs)`, no
-    exploration) on the held-out batch `batches(epoch, hp) -> (EvalBatch, env_params)` (a drift's batch from its
+def make_policy(actor, learner, samples: int) -> Callable:
+    """`policy(mode, agent, key, obs) -> actions`: the actor's actions without exploration in an evaluation mode
+    (DESIGN §4): "sample" (one draw of its sampler), "deterministic" (temperature 0: the noise-free chain from a
+    fixed start) or "best_of_k" (the best of `samples` draws by the learner's `rank`, min(Q1, Q2))."""
+
+    def policy(mode: str, agent, key: jax.Array, obs: jax.Array) -> jax.Array:
+        params = agent.actor.params
+        if mode == "sample":
+            return actor.act(params, key, obs)
+        if mode == "deterministic":
+            return actor.act(params, key, obs, temperature=0.0)
+        candidates = actor.act(params, key, jnp.repeat(obs, samples, axis=0)).reshape(obs.shape[0], samples, -1)
+        best = jnp.argmax(learner.rank(agent, obs, candidates), axis=1)
+        return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
+
+    return policy
+
+
+def check_eval_mode(cfg: TrainConfig, learner) -> None:
+    if cfg.eval_mode == "best_of_k" and learner.rank is None:
+        raise ConfigError(f"TrainConfig.eval_mode='best_of_k' is invalid with learner={cfg.learner!r}: it ranks "
+                          "samples by a critic, which this learner has not; use 'sample' or 'deterministic'")
+
+
+def make_evaluate(env, actor, learner, true_rewards: Callable | None, batches: Callable, mode: str = "sample",
+                  samples: int = 1, all_modes: bool = True) -> Callable:
+    """`evaluate(agent, key, epoch=None, hp=None) -> metrics`: the policy in evaluation mode `mode` (`make_policy`;
+    no exploration) on the held-out batch `batches(epoch, hp) -> (EvalBatch, env_params)` (a drift's batch from its
     epoch on): its mean C, C/C*, C/R', mean designed reward C - R' (GDMOPT's reward on its task), and the critic's
-    diagnostics."""
+    diagnostics at those actions. With `all_modes` a stochastic actor also reports C and C/C* in every mode,
+    `eval_sum_rate_<mode>` and `eval_ratio_<mode>` (best_of_k NaN without a critic)."""
+    policy = make_policy(actor, learner, samples)
 
     def diagnostics(agent, obs: jax.Array, actions: jax.Array, channels, params) -> dict[str, jax.Array]:
         """Ground truth for the critic (DESIGN §10): the cosine between the action gradients of the learner's
@@ -143,11 +170,22 @@ def make_evaluate(env, act: Callable, learner, true_rewards: Callable | None, ba
         """Without `epoch` and `hp`: the batch of the original environment. With them: that of the environment
         of `epoch` (the next to be played, so right after a drift the old policy meets the new environment)."""
         batch, params = batches(epoch, hp)
-        actions = act(agent, key, batch.obs)
-        info, _ = jax.vmap(env.evaluate, (0, 0, None))(batch.channels, actions, params)
-        rate = info.sum_rate.mean()
+
+        def mean_rate(actions: jax.Array) -> jax.Array:
+            return jax.vmap(env.evaluate, (0, 0, None))(batch.channels, actions, params)[0].sum_rate.mean()
+
+        actions = policy(mode, agent, key, batch.obs)
+        rate = mean_rate(actions)
+        modes = {}
+        if actor.stochastic and all_modes:
+            for other in EVAL_MODES:
+                other_rate = rate if other == mode else (
+                    jnp.full((), jnp.nan) if other == "best_of_k" and learner.rank is None
+                    else mean_rate(policy(other, agent, key, batch.obs)))
+                modes.update({f"eval_sum_rate_{other}": other_rate,
+                              f"eval_ratio_{other}": other_rate / batch.optimum.mean()})
         return {"eval_sum_rate": rate, "eval_ratio_to_optimizer": rate / batch.optimum.mean(),
                 "eval_ratio_to_bound": rate / batch.bound.mean(), "eval_reward": rate - batch.bound.mean(),
-                **diagnostics(agent, batch.obs, actions, batch.channels, params)}
+                **modes, **diagnostics(agent, batch.obs, actions, batch.channels, params)}
 
     return evaluate

@@ -28,11 +28,11 @@ from flax import struct
 from d2rl_jax.agents import RewardModel, compute_reward, explore, make_actor, noise_std_at
 from d2rl_jax.config import COMPUTED_REWARD_DESIGNS, HyperParams, TrainConfig
 from d2rl_jax.core.gradient_metrics import Layer
-from d2rl_jax.core.replay import ReplayBuffer, add_batch, can_sample, init_buffer, sample_batch
+from d2rl_jax.core.replay import ReplayBuffer, add_batch, can_sample, init_buffer, sample_indices, write_at
 from d2rl_jax.env import RewardInfo, make_env
 from d2rl_jax.learners import LearnerParts, make_learner
 from d2rl_jax.training.drift import Drift, NoDrift
-from d2rl_jax.training.evaluation import EvalBatch, held_out_batch, make_evaluate
+from d2rl_jax.training.evaluation import EvalBatch, check_eval_mode, held_out_batch, make_evaluate
 from d2rl_jax.training.state_exploration import make_state_exploration
 
 
@@ -108,13 +108,15 @@ def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params:
     eval_batch = held_out_batch(cfg, given, None if configured else env_params)
     drift = NoDrift(env_params) if drift_params is None else Drift(env, env_params, drift_params, num_envs)
     drifted_batch = eval_batch if drift_params is None else held_out_batch(cfg, given, drift_params)
-    evaluate = make_evaluate(env, lambda agent, key, obs: actor.act(agent.actor.params, key, obs), learner,
-                             true_rewards if differentiable else None,
+    check_eval_mode(cfg, learner)
+    evaluate = make_evaluate(env, actor, learner, true_rewards if differentiable else None,
                              lambda epoch, hp: drift.select(epoch, hp, (eval_batch, env_params),
-                                                            (drifted_batch, drift_params)))
+                                                            (drifted_batch, drift_params)),
+                             cfg.eval_mode, cfg.eval_samples, cfg.eval_all_modes)
 
     def transition(obs, action, reward, done, next_obs, reward_info: RewardInfo, replaced):
-        item = {"obs": obs, "action": action, "reward": reward, "done": done.astype(jnp.float32)}
+        item = {"obs": obs, "action": action, "reward": reward, "done": done.astype(jnp.float32),
+                **{field: action for field in learner.relabeled_fields}}
         if env.horizon > 1:  # next states are only read by the TD target; horizon 1 never needs them
             item["next_obs"] = next_obs
         return {**item, **rewards.transition_fields(reward_info), **states.transition_fields(replaced)}
@@ -129,18 +131,28 @@ def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params:
                         env_state=env_state, obs=obs, key=key_run, epoch=jnp.zeros((), jnp.int32),
                         explorer=states.init(jax.random.fold_in(key, _STREAM_NETS), hp))
 
+    relabels = bool(learner.relabeled_fields)
+
     def update(agent, explorer, buffer: ReplayBuffer, key: jax.Array, hp: HyperParams, params):
         key_sample, key_learner = jax.random.split(key)
         n = learner.batches_per_update
-        batches = jax.tree.map(lambda x: x.reshape((n, B) + x.shape[1:]), sample_batch(buffer, key_sample, n * B))
-        agent, metrics = learner.update(agent, batches, key_learner, hp, params)
+        indices = sample_indices(buffer, key_sample, n * B)
+        batches = jax.tree.map(lambda x: x[indices].reshape((n, B) + x.shape[1:]), buffer.items)
+        relabeled = None  # the buffer leaves the update only when it was written (no copy of it otherwise)
+        if relabels:  # the learner rewrites stored fields at these slots (Learner.relabeled_fields)
+            agent, metrics, rewritten = learner.update(agent, {**batches, "index": indices.reshape(n, B)},
+                                                       key_learner, hp, params)
+            relabeled = write_at(buffer, rewritten.pop("index"), rewritten)
+        else:
+            agent, metrics = learner.update(agent, batches, key_learner, hp, params)
         explorer, explorer_metrics = states.update(explorer, jax.random.fold_in(key, _STREAM_STATES),
                                                    jax.tree.map(lambda x: x[0], batches))
-        return agent, explorer, {**metrics, **explorer_metrics}
+        return agent, explorer, relabeled, {**metrics, **explorer_metrics}
 
     def skip_update(agent, explorer, buffer, key, hp, params):  # warm-up: the buffer holds less than a batch
-        shapes = jax.eval_shape(update, agent, explorer, buffer, key, hp, params)[2]
-        return agent, explorer, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        shapes = jax.eval_shape(update, agent, explorer, buffer, key, hp, params)[3]
+        return agent, explorer, buffer if relabels else None, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                                                            shapes)
 
     def epoch_step(state: RunState, hp: HyperParams) -> tuple[RunState, dict[str, jax.Array]]:
         params = drift.params_at(state.epoch, hp)
@@ -149,7 +161,8 @@ def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params:
         seen, replaced, explorer, state_metrics = states.substitute(
             state.explorer, jax.random.fold_in(state.key, _STREAM_STATES), obs, state.epoch, hp)
         noise_std = noise_std_at(state.epoch.astype(jnp.float32), hp)
-        executed = explore(cfg.exploration, key_explore, actor.act(state.agent.actor.params, key_act, seen),
+        executed = explore(cfg.exploration, key_explore,
+                           actor.act(state.agent.actor.params, key_act, seen, hp.action_temperature),
                            hp.epsilon, noise_std)
         next_obs, env_state, reward_info, done, info = jax.vmap(env.step, (0, 0, 0, None))(
             jax.random.split(key_env, num_envs), env_state, executed, params)
@@ -157,9 +170,10 @@ def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params:
         reward, reward_state, reward_metrics = rewards.collect(
             state.agent.reward, jax.random.fold_in(state.key, _STREAM_REWARD), seen, executed, reward_info, hp)
         buffer = add_batch(state.buffer, transition(seen, executed, reward, done, next_obs, reward_info, replaced))
-        agent, explorer, update_metrics = jax.lax.cond(
+        agent, explorer, relabeled, update_metrics = jax.lax.cond(
             can_sample(buffer, B), update, skip_update, state.agent.replace(reward=reward_state), explorer, buffer,
             key_update, hp, params)
+        buffer = buffer if relabeled is None else relabeled
         metrics = {"sum_rate": reward_info.sum_rate.mean(), "reward": reward.mean(),
                    "upper_bound": reward_info.upper_bound.mean(), "nonfinite_actions": info["nonfinite_action"].sum(),
                    "noise_std": noise_std, **state_metrics, **seen_metrics, **reward_metrics, **update_metrics,
