@@ -23,7 +23,7 @@ from d2rl_jax.run.io import write_json_atomic  # noqa: E402
 from d2rl_jax.run.runner import run_training  # noqa: E402
 from d2rl_jax.run.summaries import RATIO_LEVELS, milestone_columns, run_rows  # noqa: E402
 from d2rl_jax.run.timing import device_info  # noqa: E402
-from experiments.common import run_cli  # noqa: E402
+from experiments.common import require_choices, run_cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "paper", list(TRAIN_PRESETS), "Training preset.")
@@ -37,9 +37,7 @@ flags.DEFINE_string("out", None, "Output JSON (default benchmarks/results/time_t
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    bad = [a for a in FLAGS.actors if a not in ACTOR_KINDS]
-    if bad:
-        raise app.UsageError(f"--actors={','.join(FLAGS.actors)}: each must be one of {ACTOR_KINDS}")
+    require_choices("actors", FLAGS.actors, ACTOR_KINDS)
     base = train_preset(FLAGS.preset).with_schedule(epochs=FLAGS.epochs)
     seeds = list(range(FLAGS.seeds))
     results = {}

@@ -171,6 +171,12 @@ def define_grid_flags() -> None:
                       "learn_exp has its own, retraining none).")
 
 
+def require_choices(flag: str, values: list[str], allowed) -> None:
+    """A usage error naming the list flag `flag` unless each of its values is one of `allowed`."""
+    if any(v not in allowed for v in values):
+        raise app.UsageError(f"--{flag}={','.join(values)}: each must be one of {tuple(allowed)}")
+
+
 def parse_floats(flag: str, values: list[str] | None) -> list[float] | None:
     if values is None:
         return None
