@@ -70,12 +70,6 @@ class ActorObjective(NamedTuple):
     relabeled_fields: tuple[str, ...] = ()
 
 
-def sample_candidates(actor: Actor, params: Any, key: jax.Array, obs: jax.Array, k: int) -> jax.Array:
-    """k actions per state from the actor, without gradient: (B, k, A)."""
-    actions = actor.act(jax.lax.stop_gradient(params), key, jnp.repeat(obs, k, axis=0))
-    return jax.lax.stop_gradient(actions.reshape(obs.shape[0], k, -1))
-
-
 def make_critics(cfg: TrainConfig) -> tuple[Any, Critics]:
     """(the double critic network, its Critics view)."""
     critic = make_critic(cfg.critic_kind, cfg.critic_hidden, cfg.critic_depth, cfg.critic_norm == "layer")

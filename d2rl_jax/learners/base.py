@@ -95,3 +95,15 @@ def check_no_imitation(cfg: TrainConfig) -> None:
     if cfg.imitation_target != "none":
         raise ConfigError(f"TrainConfig.imitation_target={cfg.imitation_target!r} is invalid with "
                           f"learner={cfg.learner!r}: must be 'none' (the imitation term is an option of ddpg)")
+
+
+def sample_candidates(actor, params: Any, key: jax.Array, obs: jax.Array, k: int) -> jax.Array:
+    """k actions per state from the actor, without gradient: (B, k, A)."""
+    actions = actor.act(jax.lax.stop_gradient(params), key, jnp.repeat(obs, k, axis=0))
+    return jax.lax.stop_gradient(actions.reshape(obs.shape[0], k, -1))
+
+
+def best_candidate(candidates: jax.Array, scores: jax.Array) -> jax.Array:
+    """Per state, the candidate (B, K, A) of highest score (B, K): (B, A)."""
+    best = jnp.argmax(scores, axis=1)
+    return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]

@@ -18,22 +18,10 @@ import jax.numpy as jnp
 
 from d2rl_jax.agents import Actor
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.learners.actor_critic import (
-    ActorCriticState,
-    ActorObjective,
-    Critics,
-    make_actor_critic,
-    sample_candidates,
-)
-from d2rl_jax.learners.base import Learner, LearnerParts
+from d2rl_jax.learners.actor_critic import ActorCriticState, ActorObjective, Critics, make_actor_critic
+from d2rl_jax.learners.base import Learner, LearnerParts, best_candidate, sample_candidates
 
 DDPGState = ActorCriticState  # every actor-critic learner's state; the name the tests and notebooks use
-
-
-def best_of_candidates(critics: Critics, critic_params, obs: jax.Array, candidates: jax.Array) -> jax.Array:
-    """The candidate (B, K, A) of highest min(Q1, Q2) per state: (B, A)."""
-    best = jnp.argmax(critics.rank(critic_params, obs, candidates), axis=1)
-    return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
 
 
 def ddpg_objective(cfg: TrainConfig, actor: Actor, critics: Critics) -> ActorObjective:
@@ -41,7 +29,7 @@ def ddpg_objective(cfg: TrainConfig, actor: Actor, critics: Critics) -> ActorObj
         if cfg.imitation_target == "buffer":
             return batch["action"]
         candidates = sample_candidates(actor, agent.actor.params, key, batch["obs"], cfg.policy_samples)
-        return best_of_candidates(critics, agent.critic.params, batch["obs"], candidates)
+        return best_candidate(candidates, critics.rank(agent.critic.params, batch["obs"], candidates))
 
     def loss(params, agent: ActorCriticState, key: jax.Array, batch, hp: HyperParams):
         obs = batch["obs"]

@@ -20,14 +20,8 @@ import jax.numpy as jnp
 
 from d2rl_jax.agents import Actor
 from d2rl_jax.config import ConfigError, HyperParams, TrainConfig
-from d2rl_jax.learners.actor_critic import (
-    ActorCriticState,
-    ActorObjective,
-    Critics,
-    make_actor_critic,
-    sample_candidates,
-)
-from d2rl_jax.learners.base import Learner, LearnerParts, check_no_imitation
+from d2rl_jax.learners.actor_critic import ActorCriticState, ActorObjective, Critics, make_actor_critic
+from d2rl_jax.learners.base import Learner, LearnerParts, check_no_imitation, sample_candidates
 
 LOG_LAMBDA_RANGE = (-6.0, 4.0)  # lambda in [2.5e-3, 55] standardized-Q units: beyond, the softmax is argmax or flat
 

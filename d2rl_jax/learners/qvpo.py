@@ -17,14 +17,8 @@ import jax.numpy as jnp
 
 from d2rl_jax.agents import Actor
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.learners.actor_critic import (
-    ActorCriticState,
-    ActorObjective,
-    Critics,
-    make_actor_critic,
-    sample_candidates,
-)
-from d2rl_jax.learners.base import Learner, LearnerParts
+from d2rl_jax.learners.actor_critic import ActorCriticState, ActorObjective, Critics, make_actor_critic
+from d2rl_jax.learners.base import Learner, LearnerParts, best_candidate, sample_candidates
 
 
 def qvpo_objective(cfg: TrainConfig, actor: Actor, critics: Critics) -> ActorObjective:
@@ -35,9 +29,8 @@ def qvpo_objective(cfg: TrainConfig, actor: Actor, critics: Critics) -> ActorObj
         key_samples, key_uniform, key_loss = jax.random.split(key, 3)
         candidates = sample_candidates(actor, agent.actor.params, key_samples, obs, k)
         q = jax.lax.stop_gradient(critics.rank(agent.critic.params, obs, candidates))
-        best = jnp.argmax(q, axis=1)
-        best_action = jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
-        weight = jnp.maximum(jnp.take_along_axis(q, best[:, None], axis=1)[:, 0] - q.mean(axis=1), 0.0)
+        best_action = best_candidate(candidates, q)
+        weight = jnp.maximum(q.max(axis=1) - q.mean(axis=1), 0.0)
         uniform = jax.random.uniform(key_uniform, best_action.shape, minval=-1.0, maxval=1.0)
         imitation = actor.imitation_loss(params, key_loss, jnp.concatenate([obs, obs]),
                                          jnp.concatenate([best_action, uniform]),

@@ -20,6 +20,7 @@ from flax import struct
 
 from d2rl_jax.config import EVAL_MODES, ConfigError, HyperParams, TrainConfig
 from d2rl_jax.env import make_env, sample_states
+from d2rl_jax.learners.base import best_candidate, sample_candidates
 
 
 @struct.dataclass
@@ -127,9 +128,8 @@ def make_policy(actor, learner, samples: int) -> Callable:
             return actor.act(params, key, obs)
         if mode == "deterministic":
             return actor.act(params, key, obs, temperature=0.0)
-        candidates = actor.act(params, key, jnp.repeat(obs, samples, axis=0)).reshape(obs.shape[0], samples, -1)
-        best = jnp.argmax(learner.rank(agent, obs, candidates), axis=1)
-        return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
+        candidates = sample_candidates(actor, params, key, obs, samples)
+        return best_candidate(candidates, learner.rank(agent, obs, candidates))
 
     return policy
 
