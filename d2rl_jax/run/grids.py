@@ -91,7 +91,8 @@ DIFFUSION_EXP_SETTINGS: dict[str, tuple[dict[str, Any], tuple[dict[str, float], 
     "cpql": ({"imitation_target": "best_of_k"}, ({},)),
     "apg": ({"learner": "apg"}, ({},)),
     "apg_tanh": ({"learner": "apg", "x0_bound": "tanh"}, ({},)),
-    # the best combination of the settings above, measured (docs/learning.md, "The diffusion actor")
+    # the best combination of the settings above: for now `tanh`, the best single DDPG setting measured so far
+    # (docs/learning.md, "The study: diffusion_exp"); the finished study sets it
     "best": ({"x0_bound": "tanh"}, ({},)),
 }
 # The MLP actor at its best settings of the learning study (docs/learning.md): sigma 0.2, 16 critic steps.
