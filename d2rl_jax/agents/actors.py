@@ -18,9 +18,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from d2rl_jax.config import TrainConfig
+from d2rl_jax.config import DETERMINISTIC_ACTORS, TrainConfig
 from d2rl_jax.core.networks import MLP
 from d2rl_jax.diffusion import DiffusionModel
+from d2rl_jax.diffusion.losses import weighted_mean
 
 
 class Actor(NamedTuple):
@@ -30,25 +31,19 @@ class Actor(NamedTuple):
     stochastic: bool  # whether act's output depends on the key (evaluation modes differ only then)
 
 
-def _weighted_mean(per_row: jax.Array, weights: jax.Array | None) -> jax.Array:
-    if weights is None:
-        return jnp.mean(per_row)
-    return jnp.sum(weights * per_row) / jnp.maximum(jnp.sum(weights), 1e-8)
-
-
 def make_actor(cfg: TrainConfig, action_size: int) -> Actor:
     if cfg.actor == "mlp":
         net = MLP(out_dim=action_size, hidden_dim=cfg.actor_hidden, depth=cfg.actor_depth, output_activation=jnp.tanh)
 
         def mlp_imitation(params, key, obs, actions, weights=None):
-            return _weighted_mean(jnp.mean((net.apply(params, obs) - actions) ** 2, axis=-1), weights)
+            return weighted_mean(jnp.mean((net.apply(params, obs) - actions) ** 2, axis=-1), weights)
 
         return Actor(init=lambda key, obs: net.init(key, obs),
                      act=lambda params, key, obs, temperature=1.0: net.apply(params, obs),
-                     imitation_loss=mlp_imitation, stochastic=False)
+                     imitation_loss=mlp_imitation, stochastic=cfg.actor not in DETERMINISTIC_ACTORS)
     model = DiffusionModel(action_size, cfg.diffusion.replace(hidden_dim=cfg.actor_hidden, depth=cfg.actor_depth))
     return Actor(init=lambda key, obs: model.init(key, obs),
                  act=lambda params, key, obs, temperature=1.0: model.sample(params, key, obs, temperature=temperature),
                  imitation_loss=lambda params, key, obs, actions, weights=None: model.loss(params, key, actions, obs,
                                                                                            weights),
-                 stochastic=True)
+                 stochastic=cfg.actor not in DETERMINISTIC_ACTORS)

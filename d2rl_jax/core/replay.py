@@ -49,10 +49,14 @@ def sample_indices(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> jax
     return jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
 
 
+def gather(buffer: ReplayBuffer, indices: jax.Array) -> Any:
+    """The transitions at `indices` (any shape: it leads every field)."""
+    return jax.tree.map(lambda store: store[indices], buffer.items)
+
+
 def sample_batch(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> Any:
     """Uniform draw (with replacement) of `batch_size` transitions from the filled slots."""
-    indices = sample_indices(buffer, key, batch_size)
-    return jax.tree.map(lambda store: store[indices], buffer.items)
+    return gather(buffer, sample_indices(buffer, key, batch_size))
 
 
 def write_at(buffer: ReplayBuffer, indices: jax.Array, fields: dict[str, jax.Array]) -> ReplayBuffer:

@@ -19,6 +19,13 @@ from d2rl_jax.diffusion.samplers import Bound, EpsFn, q_sample, sample_mode1
 from d2rl_jax.diffusion.schedules import Schedule
 
 
+def weighted_mean(per_row: jax.Array, weights: jax.Array | None) -> jax.Array:
+    """The mean of per-row losses (B,), the rows weighted by `weights` (B,) when given."""
+    if weights is None:
+        return jnp.mean(per_row)
+    return jnp.sum(weights * per_row) / jnp.maximum(jnp.sum(weights), 1e-8)
+
+
 def noise_prediction_loss(
     eps_fn: EpsFn, key: jax.Array, schedule: Schedule, x0: jax.Array, weights: jax.Array | None = None
 ) -> jax.Array:
@@ -26,9 +33,7 @@ def noise_prediction_loss(
     steps = jax.random.randint(key_step, x0.shape[:-1], 1, schedule.num_steps + 1)
     noise = jax.random.normal(key_noise, x0.shape, x0.dtype)
     per_row = jnp.mean((eps_fn(q_sample(schedule, x0, steps, noise), steps) - noise) ** 2, axis=-1)
-    if weights is None:
-        return jnp.mean(per_row)
-    return jnp.sum(weights * per_row) / jnp.maximum(jnp.sum(weights), 1e-8)
+    return weighted_mean(per_row, weights)
 
 
 def negative_expected_score(

@@ -35,7 +35,14 @@ from d2rl_jax.agents.rewards import RewardState
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.core.gradient_metrics import forward_layers
 from d2rl_jax.core.moments import RunningMoments, init_moments, update_moments
-from d2rl_jax.learners.base import Learner, LearnerParts, Trainable, gradient_metrics, mean_over_steps
+from d2rl_jax.learners.base import (
+    Learner,
+    LearnerParts,
+    Trainable,
+    gradient_metrics,
+    mean_over_steps,
+    sample_candidates,
+)
 
 
 @struct.dataclass
@@ -68,6 +75,14 @@ class ActorObjective(NamedTuple):
     relabel: Callable[..., tuple[dict[str, jax.Array], dict[str, jax.Array]]] | None = None
     # the stored fields it relabels, each a copy of the executed action when collected (the critic keeps those)
     relabeled_fields: tuple[str, ...] = ()
+
+
+def scored_candidates(actor: Actor, critics: Critics, agent: ActorCriticState, key: jax.Array, obs: jax.Array,
+                      k: int) -> tuple[jax.Array, jax.Array]:
+    """k actions per state from the current policy and their min(Q1, Q2) under the current critic, both without
+    gradient: ((B, k, A), (B, k))."""
+    candidates = sample_candidates(actor, agent.actor.params, key, obs, k)
+    return candidates, jax.lax.stop_gradient(critics.rank(agent.critic.params, obs, candidates))
 
 
 def make_critics(cfg: TrainConfig) -> tuple[Any, Critics]:

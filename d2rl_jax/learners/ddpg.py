@@ -18,8 +18,14 @@ import jax.numpy as jnp
 
 from d2rl_jax.agents import Actor
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.learners.actor_critic import ActorCriticState, ActorObjective, Critics, make_actor_critic
-from d2rl_jax.learners.base import Learner, LearnerParts, best_candidate, sample_candidates
+from d2rl_jax.learners.actor_critic import (
+    ActorCriticState,
+    ActorObjective,
+    Critics,
+    make_actor_critic,
+    scored_candidates,
+)
+from d2rl_jax.learners.base import Learner, LearnerParts, best_candidate
 
 DDPGState = ActorCriticState  # every actor-critic learner's state; the name the tests and notebooks use
 
@@ -28,8 +34,7 @@ def ddpg_objective(cfg: TrainConfig, actor: Actor, critics: Critics) -> ActorObj
     def imitation_target(agent: ActorCriticState, key: jax.Array, batch) -> jax.Array:
         if cfg.imitation_target == "buffer":
             return batch["action"]
-        candidates = sample_candidates(actor, agent.actor.params, key, batch["obs"], cfg.policy_samples)
-        return best_candidate(candidates, critics.rank(agent.critic.params, batch["obs"], candidates))
+        return best_candidate(*scored_candidates(actor, critics, agent, key, batch["obs"], cfg.policy_samples))
 
     def loss(params, agent: ActorCriticState, key: jax.Array, batch, hp: HyperParams):
         obs = batch["obs"]

@@ -20,8 +20,14 @@ import jax.numpy as jnp
 
 from d2rl_jax.agents import Actor
 from d2rl_jax.config import ConfigError, HyperParams, TrainConfig
-from d2rl_jax.learners.actor_critic import ActorCriticState, ActorObjective, Critics, make_actor_critic
-from d2rl_jax.learners.base import Learner, LearnerParts, check_no_imitation, sample_candidates
+from d2rl_jax.learners.actor_critic import (
+    ActorCriticState,
+    ActorObjective,
+    Critics,
+    make_actor_critic,
+    scored_candidates,
+)
+from d2rl_jax.learners.base import Learner, LearnerParts, check_no_imitation
 
 LOG_LAMBDA_RANGE = (-6.0, 4.0)  # lambda in [2.5e-3, 55] standardized-Q units: beyond, the softmax is argmax or flat
 
@@ -41,8 +47,7 @@ def dpmd_objective(cfg: TrainConfig, actor: Actor, critics: Critics) -> ActorObj
     def loss(params, agent: ActorCriticState, key: jax.Array, batch, hp: HyperParams):
         obs = batch["obs"]
         key_samples, key_loss = jax.random.split(key)
-        candidates = sample_candidates(actor, agent.actor.params, key_samples, obs, k)
-        q = jax.lax.stop_gradient(critics.rank(agent.critic.params, obs, candidates))
+        candidates, q = scored_candidates(actor, critics, agent, key_samples, obs, k)
         standardized = (q - q.mean()) / (q.std() + 1e-6)
         lam = jnp.exp(agent.objective)
         probabilities = jax.nn.softmax(standardized / lam, axis=1)

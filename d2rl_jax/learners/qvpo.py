@@ -17,8 +17,14 @@ import jax.numpy as jnp
 
 from d2rl_jax.agents import Actor
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.learners.actor_critic import ActorCriticState, ActorObjective, Critics, make_actor_critic
-from d2rl_jax.learners.base import Learner, LearnerParts, best_candidate, sample_candidates
+from d2rl_jax.learners.actor_critic import (
+    ActorCriticState,
+    ActorObjective,
+    Critics,
+    make_actor_critic,
+    scored_candidates,
+)
+from d2rl_jax.learners.base import Learner, LearnerParts, best_candidate
 
 
 def qvpo_objective(cfg: TrainConfig, actor: Actor, critics: Critics) -> ActorObjective:
@@ -27,8 +33,7 @@ def qvpo_objective(cfg: TrainConfig, actor: Actor, critics: Critics) -> ActorObj
     def loss(params, agent: ActorCriticState, key: jax.Array, batch, hp: HyperParams):
         obs = batch["obs"]
         key_samples, key_uniform, key_loss = jax.random.split(key, 3)
-        candidates = sample_candidates(actor, agent.actor.params, key_samples, obs, k)
-        q = jax.lax.stop_gradient(critics.rank(agent.critic.params, obs, candidates))
+        candidates, q = scored_candidates(actor, critics, agent, key_samples, obs, k)
         best_action = best_candidate(candidates, q)
         weight = jnp.maximum(q.max(axis=1) - q.mean(axis=1), 0.0)
         uniform = jax.random.uniform(key_uniform, best_action.shape, minval=-1.0, maxval=1.0)

@@ -28,7 +28,7 @@ from flax import struct
 from d2rl_jax.agents import RewardModel, compute_reward, explore, make_actor, noise_std_at
 from d2rl_jax.config import COMPUTED_REWARD_DESIGNS, HyperParams, TrainConfig
 from d2rl_jax.core.gradient_metrics import Layer
-from d2rl_jax.core.replay import ReplayBuffer, add_batch, can_sample, init_buffer, sample_indices, write_at
+from d2rl_jax.core.replay import ReplayBuffer, add_batch, can_sample, gather, init_buffer, sample_indices, write_at
 from d2rl_jax.env import RewardInfo, make_env
 from d2rl_jax.learners import LearnerParts, make_learner
 from d2rl_jax.training.drift import Drift, NoDrift
@@ -136,12 +136,11 @@ def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params:
     def update(agent, explorer, buffer: ReplayBuffer, key: jax.Array, hp: HyperParams, params):
         key_sample, key_learner = jax.random.split(key)
         n = learner.batches_per_update
-        indices = sample_indices(buffer, key_sample, n * B)
-        batches = jax.tree.map(lambda x: x[indices].reshape((n, B) + x.shape[1:]), buffer.items)
+        indices = sample_indices(buffer, key_sample, n * B).reshape(n, B)
+        batches = gather(buffer, indices)
         relabeled = None  # the buffer leaves the update only when it was written (no copy of it otherwise)
         if relabels:  # the learner rewrites stored fields at these slots (Learner.relabeled_fields)
-            agent, metrics, rewritten = learner.update(agent, {**batches, "index": indices.reshape(n, B)},
-                                                       key_learner, hp, params)
+            agent, metrics, rewritten = learner.update(agent, {**batches, "index": indices}, key_learner, hp, params)
             relabeled = write_at(buffer, rewritten.pop("index"), rewritten)
         else:
             agent, metrics = learner.update(agent, batches, key_learner, hp, params)
