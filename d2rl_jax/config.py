@@ -388,6 +388,12 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
+    def with_learner(self, learner: str) -> TrainConfig:
+        """This config with another learner. The imitation term is ddpg's option (CPQL), so a preset's term stays
+        with ddpg and another learner starts without it; a term asked for explicitly is set after this and
+        checked against the learner."""
+        return self.replace(learner=learner, imitation_target=self.imitation_target if learner == "ddpg" else "none")
+
     def with_schedule(self, epochs: int | None = None, chunk: int | None = None,
                       eval_every: int | None = None) -> TrainConfig:
         """Epochs, epochs per compiled chunk, evaluation period, each optional (the CLIs' flags). When only
@@ -474,6 +480,9 @@ class HyperParams:
     # A stochastic actor's exploration (DESIGN §5): the temperature of its sampler's draws on executed actions
     # (1: its own sampling noise; 0: its noise-free chain), before the configured exploration (noise_std 0: none).
     action_temperature: float = 1.0
+    # ... and of the actions its loss differentiates (ddpg, apg): 1, its samples; 0, its noise-free chain (what the
+    # deterministic evaluation scores; docs/learning.md, "The study: diffusion_exp")
+    actor_temperature: float = 1.0
     # The diffusion-policy learners (d2rl_jax/learners).
     # dpmd: the KL (nats) of its softmax weights from uniform that its temperature lambda tracks (at most log K;
     # below ~1 the regression on its own samples drifts away from the critic's optimum, docs/learning.md)
@@ -507,6 +516,7 @@ class HyperParams:
                           ("epsilon", 0.0, 1.0), ("noise_std", 0.0, math.inf), ("noise_std_final", 0.0, math.inf),
                           ("noise_decay_epochs", 0.0, math.inf), ("target_noise", 0.0, math.inf),
                           ("target_noise_clip", 0.0, math.inf), ("action_temperature", 0.0, math.inf),
+                          ("actor_temperature", 0.0, math.inf),
                           ("kl_target", 0.0, math.inf), ("lambda_lr", 0.0, math.inf),
                           ("entropy_weight", 0.0, math.inf), ("relabel_lr", 0.0, math.inf),
                           ("imitation_weight", 0.0, math.inf), ("kappa", 0.0, math.inf),

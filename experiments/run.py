@@ -116,6 +116,8 @@ _TRACED_FLAGS = {
     "reward_lr": ("reward_lr", "Learning rate of the reward network (designed_mlp/_gdm, gdm)."),
     "action_temperature": ("action_temperature", "Diffusion actor: temperature of its sampler's draws on the "
                            "executed actions (1: its own noise, 0: none), before --noise_std."),
+    "actor_temperature": ("actor_temperature", "Diffusion actor, ddpg and apg: temperature of the actions its loss "
+                          "differentiates (1: its samples, 0: its noise-free chain)."),
     "kl_target": ("kl_target", "dpmd: KL of its sample weights from uniform that its temperature tracks."),
     "lambda_lr": ("lambda_lr", "dpmd: step of its log temperature."),
     "entropy_weight": ("entropy_weight", "qvpo: weight of its uniform-action entropy term."),
@@ -154,6 +156,8 @@ def _settings():
     if FLAGS.state_exp:
         changes["state_exploration"] = True
     cfg, hp = preset_config(FLAGS.preset, FLAGS.env)
+    if FLAGS.learner is not None:
+        cfg = cfg.with_learner(FLAGS.learner)
     if FLAGS.x0_bound is not None:
         changes["diffusion"] = cfg.diffusion.replace(x0_bound=FLAGS.x0_bound)
     cfg = cfg.replace(**changes).with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)

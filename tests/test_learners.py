@@ -16,7 +16,9 @@ from flax import struct
 from d2rl_jax.agents import noise_std_at
 from d2rl_jax.config import ConfigError, HyperParams, train_preset
 from d2rl_jax.env.probe import ProbeEnv
-from d2rl_jax.learners import LEARNERS, APGState, Learner, LearnerDef, Trainable
+from d2rl_jax.agents.actors import make_actor
+from d2rl_jax.agents.rewards import RewardModel
+from d2rl_jax.learners import LEARNERS, APGState, Learner, LearnerDef, LearnerParts, Trainable
 from d2rl_jax.run.results import read_metrics
 from d2rl_jax.training import hparams_to_arrays, make_train
 
@@ -73,6 +75,25 @@ def test_apg_moves_the_actor_to_the_probe_target_and_has_no_critic():
     assert float(-evals["eval_sum_rate"][-1]) < 0.05  # mean ||a - a*||^2 on held-out observations
     assert np.isnan(evals["eval_critic_alignment"]).all()
     assert set(fns.layers) == {"actor"}
+
+
+def test_apg_differentiates_the_actions_drawn_at_the_action_temperature():
+    """At temperature 0 APG ascends the diffusion actor's noise-free chain (its step does not depend on the key);
+    at 1 its own samples (it does)."""
+    cfg = SMALL.replace(actor="diffusion", learner="apg", reward="raw", actor_hidden=16, actor_depth=1)
+    parts = LearnerParts(action_size=3, rewards=RewardModel(cfg), bootstrap=False,
+                         reward_fn=lambda obs, actions, params: -jnp.sum((actions - 0.5) ** 2, axis=-1))
+    learner = LEARNERS["apg"].make(cfg, make_actor(cfg, 3), parts)
+    obs = jax.random.uniform(jax.random.key(1), (cfg.actor_updates, 8, 4))
+    update = jax.jit(learner.update)
+
+    def params_after(temperature, key):
+        hp = hparams_to_arrays(FAST.replace(actor_temperature=temperature))
+        agent, _ = update(learner.init(jax.random.key(0), obs[0], hp), {"obs": obs}, jax.random.key(key), hp)
+        return jax.flatten_util.ravel_pytree(agent.actor.params)[0]
+
+    np.testing.assert_array_equal(params_after(0.0, 2), params_after(0.0, 3))
+    assert not np.array_equal(params_after(1.0, 2), params_after(1.0, 3))
 
 
 def test_update_ratios_count_optimizer_steps():

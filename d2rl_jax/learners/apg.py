@@ -5,7 +5,9 @@ the configured computed design (raw: C; designed: C - R', whose action gradient 
 the channels each observation encodes. Same actor, optimizer, epochs, environments per epoch and batch as
 DDPG, and as many actor steps per epoch (`cfg.actor_updates`): what any critic-based learner could reach
 per update if its critic's action gradient were exact, which is why every figure draws it beside DDPG
-(Brax's APG differentiates through an env rollout the same way; here the horizon is one step).
+(Brax's APG differentiates through an env rollout the same way; here the horizon is one step). A stochastic
+actor's actions are drawn at `hp.actor_temperature`: 1, its own samples; 0, its noise-free chain (the action
+its deterministic evaluation scores).
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ def make_apg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
         key_actor, _ = jax.random.split(key)  # the key DDPG's actor takes: same seed, same initial actor
         return APGState(actor=Trainable.create(actor.init(key_actor, obs), hp.actor_lr, hp.weight_decay))
 
-    def actor_loss(params, key, obs, env_params):
-        reward = reward_fn(obs, actor.act(params, key, obs), env_params)
+    def actor_loss(params, key, obs, env_params, temperature):
+        reward = reward_fn(obs, actor.act(params, key, obs, temperature), env_params)
         return -jnp.mean(reward), None
 
     def layers(obs: jax.Array) -> dict:
@@ -64,7 +66,8 @@ def make_apg(cfg: TrainConfig, actor: Actor, parts: LearnerParts) -> Learner:
 
         def step(agent: APGState, batch_and_key):
             batch, key = batch_and_key
-            loss, _, actor_state, grads = agent.actor.step(actor_loss, key, batch["obs"], env_params)
+            loss, _, actor_state, grads = agent.actor.step(actor_loss, key, batch["obs"], env_params,
+                                                               hp.actor_temperature)
             return agent.replace(actor=actor_state), {"actor_loss": loss,
                                                       **gradient_metrics("actor", grads, actor_layers)}
 

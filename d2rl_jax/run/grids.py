@@ -91,9 +91,20 @@ DIFFUSION_EXP_SETTINGS: dict[str, tuple[dict[str, Any], tuple[dict[str, float], 
     "cpql": ({"imitation_target": "best_of_k"}, ({},)),
     "apg": ({"learner": "apg"}, ({},)),
     "apg_tanh": ({"learner": "apg", "x0_bound": "tanh"}, ({},)),
-    # the best combination of the settings above: for now `tanh`, the best single DDPG setting measured so far
-    # (docs/learning.md, "The study: diffusion_exp"); the finished study sets it
-    "best": ({"x0_bound": "tanh"}, ({},)),
+    # APG on the noise-free chain (temperature 0): the ceiling of the action the deterministic evaluation scores
+    "apg_noise_free": ({"learner": "apg", "x0_bound": "tanh", "eval_mode": "deterministic"},
+                       ({"action_temperature": 0.0, "actor_temperature": 0.0},)),
+    # DDPG on the noise-free chain, explored like the MLP (Gaussian noise on it): the tanh bound with both the
+    # executed actions and the loss's at temperature 0; and the best combination below that way
+    "noise_free": ({"x0_bound": "tanh", "eval_mode": "deterministic"},
+                   ({"action_temperature": 0.0, "actor_temperature": 0.0},)),
+    # the best combination (docs/learning.md, "The study: diffusion_exp"): the two settings that helped DDPG alone
+    # (the tanh bound, CPQL's best-of-K imitation), the critic steps that helped the MLP most on this preset
+    # (learn_exp's updates_16: 0.634 against 0.512), and the noise-free evaluation, never below one sample
+    "best": ({"x0_bound": "tanh", "imitation_target": "best_of_k", "critic_updates": 16, "policy_delay": 16,
+              "eval_mode": "deterministic"}, ({},)),
+    "best_noise_free": ({"x0_bound": "tanh", "imitation_target": "best_of_k", "critic_updates": 16, "policy_delay": 16,
+                         "eval_mode": "deterministic"}, ({"action_temperature": 0.0, "actor_temperature": 0.0},)),
 }
 # The MLP actor at its best settings of the learning study (docs/learning.md): sigma 0.2, 16 critic steps.
 MLP_BEST: tuple[dict[str, Any], dict[str, float]] = ({"critic_updates": 16, "policy_delay": 16}, {"noise_std": 0.2})
@@ -143,6 +154,8 @@ class Variant:
             changes["env"] = base.env.replace(receiver=changes.pop("receiver"))
         if "x0_bound" in changes:
             changes["diffusion"] = base.diffusion.replace(x0_bound=changes.pop("x0_bound"))
+        if "learner" in changes:
+            base = base.with_learner(changes.pop("learner"))
         return base.replace(actor=self.actor, reward=self.reward, state_exploration=self.state_exploration,
                             **changes)
 
