@@ -1,8 +1,9 @@
 """DDPG with a double critic (DESIGN §5, eqs. 21, 23, 24): the actor ascends min(Q1, Q2) through itself.
 
 actor: -mean min(Q1, Q2)(s, pi(s)); for the diffusion actor pi(s) is a Mode I sample at `hp.actor_temperature`
-       (1: its own; 0: its noise-free chain) and the gradient flows through every reverse step. The critic side (TD3's delay and target smoothing as settings, the local
-       critic, reward networks) is the shared machine of actor_critic.py.
+       (1: its own; 0: its noise-free chain) and the gradient flows through every reverse step. The critic side
+       (TD3's delay and target smoothing as settings, the local critic, reward networks) is the shared machine
+       of actor_critic.py.
 With `cfg.imitation_target` (CPQL's consistency-style regulariser) the loss is
        -mean min Q(s, pi(s)) / sg(mean |min Q|) + c * imitation(pi; s, a~),
 c = `hp.imitation_weight`, a~ the replayed actions ("buffer") or the best of `cfg.policy_samples` samples of the
