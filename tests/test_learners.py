@@ -14,10 +14,10 @@ import pytest
 from flax import struct
 
 from d2rl_jax.agents import noise_std_at
-from d2rl_jax.config import ConfigError, HyperParams, train_preset
-from d2rl_jax.env.probe import ProbeEnv
 from d2rl_jax.agents.actors import make_actor
 from d2rl_jax.agents.rewards import RewardModel
+from d2rl_jax.config import ConfigError, HyperParams, train_preset
+from d2rl_jax.env.probe import ProbeEnv
 from d2rl_jax.learners import LEARNERS, APGState, Learner, LearnerDef, LearnerParts, Trainable
 from d2rl_jax.run.results import read_metrics
 from d2rl_jax.training import hparams_to_arrays, make_train
