@@ -440,6 +440,12 @@ class TrainConfig:
 # Table II with its reason): Gaussian exploration instead of epsilon-greedy, more environments per epoch, a
 # larger batch, several critic steps per actor step, higher learning rates. Network sizes stay Table II's.
 LEARNING = TrainConfig(exploration="gaussian", num_envs=1024, batch_size=1024, critic_updates=8, policy_delay=8)
+# Step 10's defaults (docs/learning.md, "The study: diffusion_exp"): 16 critic steps per epoch for both actors, and
+# for the diffusion actor the smooth x0 bound, CPQL's best-of-K imitation term and the noise-free evaluation (the
+# MLP is deterministic: those three change nothing for it); STEP10_HPARAMS holds the traced part. The `small` preset
+# keeps Step 7's learner: the suite's time budget, with a test of each option on its own.
+STEP10 = LEARNING.replace(critic_updates=16, policy_delay=16, diffusion=DiffusionConfig(x0_bound="tanh"),
+                          imitation_target="best_of_k", eval_mode="deterministic")
 
 # Algorithm 1's threshold T on the gate quantity (default: the EMA of the SENPNN's reconstruction
 # MSE, normalized units). Table II's 5e-4 is never reached at our scales (the gate's floor lies far
@@ -536,19 +542,30 @@ class HyperParams:
 # The learning study's traced settings (docs/learning.md). The reward network's lr follows the actor's, as in
 # Table II (both 5e-5 there): at 5e-5 the `gdm` reward stays blind to the action and its policy at the random level.
 LEARNING_HPARAMS = HyperParams(actor_lr=1e-3, critic_lr=1e-3, noise_std=0.5, reward_lr=1e-3)
+# Step 10's traced defaults (with STEP10): the diffusion actor trains and executes its noise-free chain, explored by
+# the Gaussian noise like the MLP (the MLP ignores temperatures).
+STEP10_HPARAMS = LEARNING_HPARAMS.replace(action_temperature=0.0, actor_temperature=0.0)
 
 
 # Table II as printed, for the paper's literal DDPG: epsilon-greedy 0.1, 16 environments per epoch, batch 256, one
 # update of every network per epoch, lr 5e-5 / 1e-4. It stays at the random-action level (docs/learning.md).
 PAPER_LITERAL = TrainConfig(num_epochs=20_000, chunk_epochs=500, eval_every=100)
 
+# The sizes and schedules of the presets on the paper's system: Table II sizes for 10k epochs; and short, for `make
+# run` on a 2-core CPU in a few minutes (batch 512, a 2e4 buffer, 1000 epochs, a smaller held-out batch).
+_PAPER_SCHEDULE: dict[str, Any] = {"num_epochs": 10_000, "chunk_epochs": 500, "eval_every": 100}
+_QUICK_SIZES: dict[str, Any] = {"batch_size": 512, "buffer_size": 20_000, "num_epochs": 1000, "chunk_epochs": 250,
+                                "eval_every": 50, "eval_states": 128, "optimizer_restarts": 4, "optimizer_steps": 200}
+
 TRAIN_PRESETS: dict[str, TrainConfig] = {
-    # Table II sizes with the learning settings of the study (docs/learning.md); 10k epochs.
-    "paper": LEARNING.replace(num_epochs=10_000, chunk_epochs=500, eval_every=100),
+    # The paper's system and Table II networks with the learning settings of the studies (docs/learning.md).
+    "paper": STEP10.replace(**_PAPER_SCHEDULE),
     "paper_literal": PAPER_LITERAL,
-    # The paper's system and Table II networks, short: `make run` on a 2-core CPU in a few minutes.
-    "quick": LEARNING.replace(batch_size=512, buffer_size=20_000, num_epochs=1000, chunk_epochs=250, eval_every=50,
-                              eval_states=128, optimizer_restarts=4, optimizer_steps=200),
+    "quick": STEP10.replace(**_QUICK_SIZES),
+    # Step 7's learner (8 critic steps, the hard clip, no imitation term, one-sample evaluation, temperature 1) at
+    # the same sizes: what every result committed before Step 10's defaults ran on.
+    "paper_step7": LEARNING.replace(**_PAPER_SCHEDULE),
+    "quick_step7": LEARNING.replace(**_QUICK_SIZES),
     # A small system and small networks for tests (a stochastic actor evaluated in its configured mode only: the
     # other modes add a compile to every diffusion program of the suite; the tests of the modes turn them on).
     "small": LEARNING.replace(env=ENV_PRESETS["small"], num_envs=256, batch_size=256, buffer_size=8192,
@@ -558,7 +575,8 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
                               optimizer_steps=50, ma_window=20, eval_all_modes=False),
 }
 PRESET_HPARAMS: dict[str, HyperParams] = {
-    "paper": LEARNING_HPARAMS, "paper_literal": HyperParams(), "quick": LEARNING_HPARAMS, "small": LEARNING_HPARAMS,
+    "paper": STEP10_HPARAMS, "paper_literal": HyperParams(), "quick": STEP10_HPARAMS, "small": LEARNING_HPARAMS,
+    "paper_step7": LEARNING_HPARAMS, "quick_step7": LEARNING_HPARAMS,
 }
 
 

@@ -1,6 +1,8 @@
 import pytest
 
 from d2rl_jax.config import ConfigError, EnvConfig, HyperParams, TrainConfig, env_preset, train_preset
+from d2rl_jax.learners import check_learner
+from d2rl_jax.run.grids import run_variants
 
 
 def test_paper_preset_sizes():
@@ -90,3 +92,15 @@ def test_schedule_overrides_keep_chunks_and_evaluations_consistent():
     assert (lambda c: (c.chunk_epochs, c.eval_every))(cfg.with_schedule(epochs=20)) == (20, 20)
     with pytest.raises(ConfigError, match="num_epochs"):
         cfg.with_schedule(epochs=75, chunk=50)
+
+
+def test_ddpgs_imitation_term_stays_with_ddpg():
+    """The quick preset's CPQL term belongs to ddpg: another learner starts without it (the APG references of
+    `make run` among them), and the learner's own check still refuses it when it is set explicitly."""
+    quick = train_preset("quick")
+    assert quick.imitation_target == "best_of_k" and quick.with_learner("ddpg") == quick
+    assert quick.with_learner("apg").imitation_target == "none"
+    apg = {v.name: v for v in run_variants(quick, ["mlp"], HyperParams(), ["mlp"])}["mlp.designed.apg"]
+    check_learner(apg.config(quick))
+    with pytest.raises(ConfigError, match="imitation_target='best_of_k' is invalid with learner='apg'"):
+        check_learner(quick.with_learner("apg").replace(imitation_target="best_of_k"))

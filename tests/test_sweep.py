@@ -245,6 +245,16 @@ def test_learn_exp_grid_changes_one_setting_at_a_time():
     assert (literal.exploration, literal.num_envs, literal.batch_size, literal.critic_updates) == (
         "epsilon_greedy", 16, 256, 1)
     assert configs["mlp.designed.envs_256"].replace(num_envs=base.num_envs) == configs["mlp.designed.default"]
+    # the studies rerun from Step 7's learner whatever the presets' defaults are now (16 critic steps, CPQL, ...)
+    default = configs["mlp.designed.default"]
+    assert (base.critic_updates, base.imitation_target) == (16, "best_of_k")
+    assert (default.critic_updates, default.imitation_target, default.eval_mode) == (8, "none", "sample")
+    _, hp = sweep_config("paper")
+    fair = {v.name: v for v in make_grid("diffusion_exp", hp, settings=["default", "best_noise_free"])}
+    assert fair["diffusion.designed.default"].config(base) == default.replace(actor="diffusion")
+    assert fair["diffusion.designed.default"].points[0].actor_temperature == 1.0 != hp.actor_temperature
+    best = fair["diffusion.designed.best_noise_free"]  # the defaults are the study's best combination
+    assert best.config(base) == base.replace(actor="diffusion") and best.points == (hp,)
     assert len(grid[0].points) == 4 and len(grid[1].points) == 1  # the default sweeps std x actor lr
     unswept = make_grid("learn_exp", actors=["mlp"], swept_points=False)
     assert [len(v.points) for v in unswept] == [1] * len(LEARN_EXP_SETTINGS)

@@ -119,7 +119,8 @@ class GdmoptPowerEnv(ConfiguredEnv):
     horizon = 1
     differentiable_reward = True
     # Held-out draws: the references are closed form, so every preset but `small` evaluates on 1000 of them.
-    preset_changes: ClassVar[dict[str, dict]] = {"quick": {"eval_states": 1000}, "paper": {"eval_states": 1000}}
+    preset_changes: ClassVar[dict[str, dict]] = {name: {"eval_states": 1000}
+                                                 for name in ("quick", "paper", "quick_step7", "paper_step7")}
 
     cfg: GdmoptPowerConfig
 

@@ -13,11 +13,11 @@ points x seeds into one run axis per variant.
                  the diffusion actor with every design, and designed / designed_gdm with state
                  exploration at one (M, eta) point (RAW_STATE_EXP_POINT unless --M/--eta say)
     learn_exp    the learning study (docs/learning.md): both actors, designed reward, each learner setting
-                 of LEARN_EXP_SETTINGS changed alone from the preset's, the APG ceiling and Table II's
+                 of LEARN_EXP_SETTINGS changed alone from Step 7's learner, the APG ceiling and Table II's
                  literal settings; the default setting also sweeps the exploration std and actor lr.
                  Always at Table II network sizes (the sweep preset sets the epochs only).
     diffusion_exp the fair diffusion actor (Step 10, docs/learning.md): designed reward, each setting of
-                 DIFFUSION_EXP_SETTINGS changed alone from the preset's (x0 bound, its own exploration, the
+                 DIFFUSION_EXP_SETTINGS changed alone from Step 7's learner (x0 bound, its own exploration, the
                  diffusion-policy learners, CPQL's imitation term, the APG ceilings), the best combination, and
                  the MLP actor at its own best settings (MLP_BEST), so the actors meet best against best. Every
                  evaluation reports the diffusion actor's three evaluation modes.
@@ -78,8 +78,15 @@ LEARN_EXP_NOISE_STD = {"default": (0.2, 0.5), "envs_256": (0.2, 0.5), "local_cri
 LEARN_EXP_LITERAL_POINT = HyperParams()  # Table II: epsilon 0.1, lr 5e-5 / 1e-4
 
 
-# diffusion_exp's settings of the diffusion actor, each changed alone from the preset's: (static changes, traced
-# changes of each point). "own_noise" explores with the sampler's noise only (Gaussian std 0) at two temperatures.
+# diffusion_exp's settings of the diffusion actor, each changed alone from the study's base (STUDY_BASE): (static
+# changes, traced changes of each point). "own_noise" explores with the sampler's noise only (Gaussian std 0) at
+# two temperatures.
+_NOISE_FREE = {"action_temperature": 0.0, "actor_temperature": 0.0}  # the chain trained and executed without noise
+# The best combination of the settings that helped DDPG alone (the tanh bound, CPQL's best-of-K imitation), the
+# critic steps that helped the MLP most on this preset (learn_exp's updates_16: 0.634 against 0.512), and the
+# noise-free evaluation (never below one sample).
+_BEST = {"x0_bound": "tanh", "imitation_target": "best_of_k", "critic_updates": 16, "policy_delay": 16,
+         "eval_mode": "deterministic"}
 DIFFUSION_EXP_SETTINGS: dict[str, tuple[dict[str, Any], tuple[dict[str, float], ...]]] = {
     "default": ({}, ({},)),
     "tanh": ({"x0_bound": "tanh"}, ({},)),
@@ -91,35 +98,35 @@ DIFFUSION_EXP_SETTINGS: dict[str, tuple[dict[str, Any], tuple[dict[str, float], 
     "cpql": ({"imitation_target": "best_of_k"}, ({},)),
     "apg": ({"learner": "apg"}, ({},)),
     "apg_tanh": ({"learner": "apg", "x0_bound": "tanh"}, ({},)),
-    # APG on the noise-free chain (temperature 0): the ceiling of the action the deterministic evaluation scores
-    "apg_noise_free": ({"learner": "apg", "x0_bound": "tanh", "eval_mode": "deterministic"},
-                       ({"action_temperature": 0.0, "actor_temperature": 0.0},)),
-    # DDPG on the noise-free chain, explored like the MLP (Gaussian noise on it): the tanh bound with both the
-    # executed actions and the loss's at temperature 0; and the best combination below that way
-    "noise_free": ({"x0_bound": "tanh", "eval_mode": "deterministic"},
-                   ({"action_temperature": 0.0, "actor_temperature": 0.0},)),
-    # the best combination (docs/learning.md, "The study: diffusion_exp"): the two settings that helped DDPG alone
-    # (the tanh bound, CPQL's best-of-K imitation), the critic steps that helped the MLP most on this preset
-    # (learn_exp's updates_16: 0.634 against 0.512), and the noise-free evaluation, never below one sample
-    "best": ({"x0_bound": "tanh", "imitation_target": "best_of_k", "critic_updates": 16, "policy_delay": 16,
-              "eval_mode": "deterministic"}, ({},)),
-    "best_noise_free": ({"x0_bound": "tanh", "imitation_target": "best_of_k", "critic_updates": 16, "policy_delay": 16,
-                         "eval_mode": "deterministic"}, ({"action_temperature": 0.0, "actor_temperature": 0.0},)),
+    # APG on the noise-free chain: the ceiling of the action the deterministic evaluation scores
+    "apg_noise_free": ({"learner": "apg", "x0_bound": "tanh", "eval_mode": "deterministic"}, (_NOISE_FREE,)),
+    # DDPG on the noise-free chain, explored like the MLP (the Gaussian noise on it), with the tanh bound
+    "noise_free": ({"x0_bound": "tanh", "eval_mode": "deterministic"}, (_NOISE_FREE,)),
+    "best": (_BEST, ({},)),
+    # the best of the study (docs/learning.md, "The study: diffusion_exp"): the presets' defaults since Step 10
+    "best_noise_free": (_BEST, (_NOISE_FREE,)),
 }
 # The MLP actor at its best settings of the learning study (docs/learning.md): sigma 0.2, 16 critic steps.
 MLP_BEST: tuple[dict[str, Any], dict[str, float]] = ({"critic_updates": 16, "policy_delay": 16}, {"noise_std": 0.2})
+# The learning studies' base (learn_exp, diffusion_exp): the presets' learner before diffusion_exp changed their
+# defaults (Step 7's), static and traced, so that the grids rerun the committed studies whatever the defaults are.
+STUDY_BASE: dict[str, Any] = {"critic_updates": 8, "policy_delay": 8, "x0_bound": "clip",
+                              "imitation_target": "none", "eval_mode": "sample"}
+STUDY_BASE_POINT: dict[str, float] = {"action_temperature": 1.0, "actor_temperature": 1.0}
 
 
 def _diffusion_variants(base: HyperParams, actors: Sequence[str], settings: Sequence[str]) -> tuple[Variant, ...]:
     variants = []
+    base = base.replace(**STUDY_BASE_POINT)
     if "mlp" in actors:
         changes, point = MLP_BEST
-        variants.append(_variant("mlp", "designed", False, [base.replace(**point)], "best", changes))
+        variants.append(_variant("mlp", "designed", False, [base.replace(**point)], "best",
+                                 {**STUDY_BASE, **changes}))
     if "diffusion" in actors:
         for name in settings:
             changes, points = DIFFUSION_EXP_SETTINGS[name]
             points = [base.replace(**p) for p in points]
-            variants.append(_variant("diffusion", "designed", False, points, name, changes))
+            variants.append(_variant("diffusion", "designed", False, points, name, {**STUDY_BASE, **changes}))
     return tuple(variants)
 
 
@@ -187,8 +194,9 @@ def _learn_variants(base: HyperParams, actors: Sequence[str], settings: Sequence
                     swept: bool) -> tuple[Variant, ...]:
     """Setting-major (both actors of a setting side by side), each with its traced points (the preset's only
     unless `swept`)."""
-    return tuple(_variant(a, "designed", False, _learn_points(name, base, swept), name, LEARN_EXP_SETTINGS[name])
-                 for name in settings for a in actors)
+    base = base.replace(**STUDY_BASE_POINT)
+    return tuple(_variant(a, "designed", False, _learn_points(name, base, swept), name,
+                          {**STUDY_BASE, **LEARN_EXP_SETTINGS[name]}) for name in settings for a in actors)
 
 
 def _check_values(flag: str, values: Sequence[float], lo: float, hi: float) -> tuple[float, ...]:
@@ -298,7 +306,7 @@ def _grid_variants(name, base, actors, designs, M, eta, baselines, settings, swe
     return tuple(variants)
 
 
-SWEEP_PRESETS = ("quick", "paper", "small")
+SWEEP_PRESETS = ("quick", "paper", "small", "quick_step7", "paper_step7")
 
 
 def preset_config(preset: str, env: str | None = None) -> tuple[TrainConfig, HyperParams]:

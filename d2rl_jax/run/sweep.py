@@ -53,7 +53,8 @@ from d2rl_jax.training import TrainFns, make_train
 
 CSV_COLUMNS = (
     "variant", "actor", "reward", "learner", "state_exploration", "run", "point", "point_label", "seed", "M", "eta",
-    "actor_lr", "critic_lr", "noise_std", "reward_lr", "action_temperature", "final_sum_rate", "best_sum_rate",
+    "actor_lr", "critic_lr", "noise_std", "reward_lr", "action_temperature", "actor_temperature",
+    "final_sum_rate", "best_sum_rate",
     "ratio_to_optimizer", "ratio_to_bound", "ratio_sample", "ratio_deterministic", "ratio_best_of_k", "final_reward",
     "epoch_to_50pct", "seconds_to_50pct", "epoch_to_80pct", "seconds_to_80pct", "ma_epoch_to_80pct",
     "ma_seconds_to_80pct", "critic_alignment", "critic_error", "final_ma_sum_rate",
@@ -336,7 +337,8 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, che
                            point_label=vp.variant.point_label(point), seed=seed,
                            M=hp.max_replace_prob if state else 0.0, eta=hp.replace_rate if state else 0.0,
                            actor_lr=hp.actor_lr, critic_lr=hp.critic_lr, noise_std=hp.noise_std, reward_lr=hp.reward_lr,
-                           action_temperature=hp.action_temperature, chunk=k, chunk_runs=len(runs),
+                           action_temperature=hp.action_temperature,
+                           actor_temperature=hp.actor_temperature, chunk=k, chunk_runs=len(runs),
                            chunk_train_s=sum(result.chunk_seconds),
                            compile_s=result.compile_s,
                            # the last compiled chunk: past the warm-up epochs that skip the update
