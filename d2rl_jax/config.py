@@ -552,7 +552,7 @@ STEP10_HPARAMS = LEARNING_HPARAMS.replace(action_temperature=0.0, actor_temperat
 PAPER_LITERAL = TrainConfig(num_epochs=20_000, chunk_epochs=500, eval_every=100)
 
 # The sizes and schedules of the presets on the paper's system: Table II sizes for 10k epochs; and short, for `make
-# run` on a 2-core CPU in a few minutes (batch 512, a 2e4 buffer, 1000 epochs, a smaller held-out batch).
+# run` on a 2-core CPU (batch 512, a 2e4 buffer, 1000 epochs, a smaller held-out batch; both actors in ~20 min).
 _PAPER_SCHEDULE: dict[str, Any] = {"num_epochs": 10_000, "chunk_epochs": 500, "eval_every": 100}
 _QUICK_SIZES: dict[str, Any] = {"batch_size": 512, "buffer_size": 20_000, "num_epochs": 1000, "chunk_epochs": 250,
                                 "eval_every": 50, "eval_states": 128, "optimizer_restarts": 4, "optimizer_steps": 200}
