@@ -388,6 +388,16 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
+    def with_changes(self, **changes: Any) -> TrainConfig:
+        """`replace` that also takes the nested settings the CLIs and grids name flat: `learner` (through
+        `with_learner`), `receiver` (the environment's) and `x0_bound` (the diffusion actor's sampler's)."""
+        cfg = self.with_learner(changes.pop("learner")) if "learner" in changes else self
+        if "receiver" in changes:
+            changes["env"] = cfg.env.replace(receiver=changes.pop("receiver"))
+        if "x0_bound" in changes:
+            changes["diffusion"] = cfg.diffusion.replace(x0_bound=changes.pop("x0_bound"))
+        return cfg.replace(**changes)
+
     def with_learner(self, learner: str) -> TrainConfig:
         """This config with another learner. The imitation term is ddpg's option (CPQL), so a preset's term stays
         with ddpg and another learner starts without it; a term asked for explicitly is set after this and

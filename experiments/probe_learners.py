@@ -25,7 +25,7 @@ from d2rl_jax.run.timing import device_info
 from d2rl_jax.training import hparams_to_arrays, make_train
 from experiments.common import require_choices, run_cli
 
-# setting -> static changes of the diffusion actor's small-preset config ("x0_bound" goes to its DiffusionConfig)
+# setting -> static changes of the diffusion actor's small-preset config (TrainConfig.with_changes)
 SETTINGS = {
     "ddpg": {},
     "ddpg_tanh": {"x0_bound": "tanh"},
@@ -46,9 +46,7 @@ flags.DEFINE_string("out", "benchmarks/results/probe_learners", "Output director
 def probe_config(setting: str, epochs: int):
     base = train_preset("small").replace(actor="diffusion", reward="raw", num_epochs=epochs, chunk_epochs=epochs,
                                          eval_every=epochs, eval_mode="deterministic", eval_all_modes=True)
-    changes = dict(SETTINGS[setting])
-    diffusion = base.diffusion.replace(x0_bound=changes.pop("x0_bound", base.diffusion.x0_bound))
-    return base.replace(diffusion=diffusion, **changes)
+    return base.with_changes(**SETTINGS[setting])
 
 
 def main(argv: list[str]) -> None:

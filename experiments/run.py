@@ -156,11 +156,9 @@ def _settings():
     if FLAGS.state_exp:
         changes["state_exploration"] = True
     cfg, hp = preset_config(FLAGS.preset, FLAGS.env)
-    if FLAGS.learner is not None:
-        cfg = cfg.with_learner(FLAGS.learner)
     if FLAGS.x0_bound is not None:
-        changes["diffusion"] = cfg.diffusion.replace(x0_bound=FLAGS.x0_bound)
-    cfg = cfg.replace(**changes).with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)
+        changes["x0_bound"] = FLAGS.x0_bound
+    cfg = cfg.with_changes(**changes).with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)
     check_learner(cfg)
     traced = {field: getattr(FLAGS, flag) for flag, (field, _) in _TRACED_FLAGS.items()
               if getattr(FLAGS, flag) is not None}

@@ -156,15 +156,8 @@ class Variant:
     changes: tuple[tuple[str, Any], ...] = ()
 
     def config(self, base: TrainConfig) -> TrainConfig:
-        changes = dict(self.changes)
-        if "receiver" in changes:
-            changes["env"] = base.env.replace(receiver=changes.pop("receiver"))
-        if "x0_bound" in changes:
-            changes["diffusion"] = base.diffusion.replace(x0_bound=changes.pop("x0_bound"))
-        if "learner" in changes:
-            base = base.with_learner(changes.pop("learner"))
-        return base.replace(actor=self.actor, reward=self.reward, state_exploration=self.state_exploration,
-                            **changes)
+        return base.with_changes(actor=self.actor, reward=self.reward, state_exploration=self.state_exploration,
+                                 **dict(self.changes))
 
     def point_label(self, index: int) -> str:
         hp = self.points[index]
