@@ -54,12 +54,10 @@ def _milestone(rows: list[dict], level: float, seconds: bool) -> str:
 def point_entries(data: SweepData) -> list[tuple[str, str, int]]:
     """(label, variant, point) of every traced point of every variant, in the sweeps' order."""
     entries = []
-    for plan in data.plans:
-        for v in plan["variants"]:
-            points = sorted({r["point"] for r in data.variant_rows(v["name"])})
-            for p in points:
-                label = data.variant_rows(v["name"], p)[0].get("point_label") or "-"
-                entries.append((v["name"] if label == "-" else f"{v['name']} [{label}]", v["name"], p))
+    for name in dict.fromkeys(v["name"] for plan in data.plans for v in plan["variants"]):
+        for p in sorted({r["point"] for r in data.variant_rows(name)}):
+            label = data.variant_rows(name, p)[0].get("point_label") or "-"
+            entries.append((name if label == "-" else f"{name} [{label}]", name, p))
     return entries
 
 

@@ -24,7 +24,8 @@ def _number(text: str):
 
 
 class SweepData:
-    """One or more sweep directories read as one table of runs; a variant in several is taken from the first."""
+    """One or more sweep directories read as one table of runs; a variant finished in several is taken from the
+    first (a variant a sweep planned but did not finish is taken from the sweep that ran it)."""
 
     def __init__(self, dirs: list[Path]):
         self.dirs = [Path(d) for d in dirs]
@@ -38,14 +39,15 @@ class SweepData:
                     raise FileNotFoundError(f"{d / name} is missing: is {d} the output directory of a sweep?")
             plan = json.loads((d / "plan.json").read_text())
             self.plans.append(plan)
-            own = [v["name"] for v in plan["variants"] if v["name"] not in self._dir_of]
+            with open(d / "summary.csv", newline="") as f:
+                rows = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)]
+            finished = {row["variant"] for row in rows}
+            own = [v["name"] for v in plan["variants"] if v["name"] not in self._dir_of and v["name"] in finished]
             for v in plan["variants"]:
                 if v["name"] in own:
                     self._dir_of[v["name"]] = d
                     self.configs[v["name"]] = v["config"]
-            with open(d / "summary.csv", newline="") as f:
-                self.rows += [row for row in ({k: _number(v) for k, v in r.items()} for r in csv.DictReader(f))
-                              if row["variant"] in own]
+            self.rows += [row for row in rows if row["variant"] in own]
 
     def has(self, variant: str) -> bool:
         return any(r["variant"] == variant for r in self.rows)

@@ -1,6 +1,7 @@
 """Sweeps: grids, the memory planner, chunked = unchunked, resume after a kill, figures and reproduction.md."""
 
 import csv
+import json
 import math
 import os
 import signal
@@ -18,6 +19,7 @@ from d2rl_jax.run.grids import LEARN_EXP_SETTINGS, RAW_STATE_EXP_POINT, STATE_EX
 from d2rl_jax.run.memory import measured_run_bytes, plan_chunks, run_bytes
 from d2rl_jax.run.summaries import select_best_points
 from d2rl_jax.run.sweep import load_metrics, plan_sweep, run_sweep
+from experiments.sweep_data import SweepData
 
 # Columns that measure wall time: they differ between two runs of the same sweep.
 TIMING = {"seconds_per_epoch", "seconds_to_convergence", "chunk_train_s", "steady_chunk_s_per_epoch", "compile_s",
@@ -260,6 +262,19 @@ def test_learn_exp_grid_changes_one_setting_at_a_time():
     assert [len(v.points) for v in unswept] == [1] * len(LEARN_EXP_SETTINGS)
     with pytest.raises(ConfigError, match="--settings"):
         make_grid("learn_exp", settings=["bigger"])
+
+
+def test_sweep_data_takes_a_variant_from_the_sweep_that_finished_it(tmp_path):
+    """A variant planned by the first sweep but run by a later one (a study continued in another directory) is read
+    from the later one; a variant finished in both from the first."""
+    for name, planned, finished in (("a", ["v1", "v2", "v3"], ["v1", "v3"]), ("b", ["v2", "v3"], ["v2", "v3"])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "plan.json").write_text(json.dumps({"variants": [{"name": v, "config": {"dir": name}}
+                                                                            for v in planned]}))
+        (tmp_path / name / "summary.csv").write_text("variant,point,run\n" + "".join(f"{v},0,0\n" for v in finished))
+    data = SweepData([tmp_path / "a", tmp_path / "b"])
+    assert data.configs == {"v1": {"dir": "a"}, "v2": {"dir": "b"}, "v3": {"dir": "a"}}
+    assert sorted(r["variant"] for r in data.rows) == ["v1", "v2", "v3"]
 
 
 def test_reward_lr_runs_every_learned_design_at_each_rate():
