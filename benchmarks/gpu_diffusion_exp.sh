@@ -12,10 +12,7 @@ SEEDS=${SEEDS:-3}
 EPOCHS=${EPOCHS:-10000}
 DIFFUSION_LIMIT=${DIFFUSION_LIMIT:-300}
 MLP_LIMIT=${MLP_LIMIT:-200}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
 source "$(dirname "$0")/gpu_sweep_lib.sh"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/device.txt" 2>&1
 timed_sweep diffusion_exp_paper "$DIFFUSION_LIMIT" --grid diffusion_exp --preset paper --seeds "$SEEDS" \
     --epochs "$EPOCHS" --actor diffusion,mlp --settings best_noise_free
 timed_sweep learn_exp_paper_updates_16 "$MLP_LIMIT" --grid learn_exp --preset paper --seeds "$SEEDS" \

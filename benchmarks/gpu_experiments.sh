@@ -23,15 +23,12 @@ STATE_DESIGNS=${STATE_DESIGNS:-designed,designed_gdm}
 # What the figures and the reproduction table read; the per-layer gradients of other networks stay behind.
 KEEP=sum_rate,real_sum_rate,reward,updated,nonfinite_actions,actor_grad_weight,actor_grad_bias
 KEEP=$KEEP,actor_grad_weight_sum,actor_grad_bias_sum
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
 source "$(dirname "$0")/gpu_sweep_lib.sh"
 sweep() {  # name, time limit, flags...: the preset, epochs and chunk of this script
     local name=$1 limit=$2
     shift 2
     timed_sweep "$name" "$limit" --preset "$PRESET" --epochs "$EPOCHS" --chunk "$CHUNK" "$@"
 }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/device.txt" 2>&1
 [[ $STAGES == *a* ]] && sweep action_exp "$ACTION_LIMIT" --grid action_exp --seeds "$SEEDS"
 [[ $STAGES == *r* ]] && sweep reward_exp "$REWARD_LIMIT" --grid reward_exp --seeds "$SEEDS" --noreferences
 [[ $STAGES == *s* ]] && sweep state_exp "$STATE_LIMIT" --grid state_exp --seeds "$STATE_SEEDS" --designs "$STATE_DESIGNS" \

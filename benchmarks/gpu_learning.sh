@@ -14,15 +14,12 @@ THIRD_LIMIT=${THIRD_LIMIT:-290}
 STAGES=${STAGES:-abc}  # which sweeps to run (the H200 session ran a and b in one call, then c)
 # The H200 session (benchmarks/results/gpu_learning_h200) ran these sweeps when the study's base (the preset) still
 # had T = 256 environments per epoch: its "default" is today's "envs_256" and its "envs_1024" today's "default".
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
 source "$(dirname "$0")/gpu_sweep_lib.sh"
 sweep() {  # name, time limit, flags...: learn_exp at the paper preset
     local name=$1 limit=$2
     shift 2
     timed_sweep "$name" "$limit" --grid learn_exp --preset paper --seeds "$SEEDS" --epochs "$EPOCHS" "$@"
 }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/device.txt" 2>&1
 [[ $STAGES == *a* ]] && sweep learn_exp_paper_a "$FIRST_LIMIT" --actor mlp,diffusion --settings envs_256,apg,local_critic
 [[ $STAGES == *b* ]] && sweep learn_exp_paper_b "$SECOND_LIMIT" --actor mlp --settings paper_literal,default,td3_delay_2
 [[ $STAGES == *c* ]] && sweep learn_exp_paper_c "$THIRD_LIMIT" --actor diffusion,mlp --settings default

@@ -138,7 +138,7 @@ flags.DEFINE_bool("resume", False, "Continue from the checkpoints in --out.")
 
 _STATIC_FLAGS = ("reward", "learner", "exploration", "num_envs", "batch_size", "buffer_size", "critic_updates",
                  "policy_delay", "critic_kind", "critic_norm", "critic_reward_norm", "eval_mode", "eval_samples",
-                 "policy_samples", "relabel_steps", "imitation_target")
+                 "policy_samples", "relabel_steps", "imitation_target", "x0_bound")
 
 
 def _flag_of(err: ConfigError) -> str | None:
@@ -156,8 +156,6 @@ def _settings():
     if FLAGS.state_exp:
         changes["state_exploration"] = True
     cfg, hp = preset_config(FLAGS.preset, FLAGS.env)
-    if FLAGS.x0_bound is not None:
-        changes["x0_bound"] = FLAGS.x0_bound
     cfg = cfg.with_changes(**changes).with_schedule(epochs=FLAGS.epochs, chunk=FLAGS.chunk, eval_every=FLAGS.eval_every)
     check_learner(cfg)
     traced = {field: getattr(FLAGS, flag) for flag, (field, _) in _TRACED_FLAGS.items()
