@@ -226,6 +226,30 @@ def plot_heatmaps(maps: list[tuple[str, np.ndarray, list[float], list[float], fl
     return save_figure_atomic(fig, path)
 
 
+def plot_point_intervals(panels: list[dict], title: str, path: str | Path) -> Path:
+    """One panel per state-exploration variant: final held-out C/C* (mean ± 95% CI) at every (M, eta) point, the
+    baseline without state exploration as a band, the point the claims are judged at in red, and each point's
+    stalled runs written under it. Each panel: {"title", "labels", "means", "cis", "stalled", "chosen" (index or
+    None), "baseline" ((mean, ci) or None)}."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False, layout="constrained")
+    for ax, panel in zip(axes.flat, panels, strict=True):
+        x = np.arange(len(panel["labels"]))
+        colors = ["tab:red" if i == panel["chosen"] else "tab:blue" for i in x]
+        for i in x:
+            ax.errorbar(i, panel["means"][i], yerr=panel["cis"][i], fmt="o", color=colors[i], capsize=3)
+            ax.annotate(panel["stalled"][i], (i, 0), xytext=(0, 2), textcoords="offset points", ha="center",
+                        fontsize=6, xycoords=("data", "axes fraction"))
+        if panel["baseline"] is not None:
+            mean, ci = panel["baseline"]
+            ax.axhspan(mean - ci, mean + ci, color="0.85", label="without state exp. (95% CI)")
+            ax.legend(fontsize=7, loc="upper right")
+        ax.set_xticks(x, panel["labels"], rotation=60, fontsize=6)
+        ax.set_ylabel("final held-out C/C*")
+        ax.set_title(panel["title"], fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return save_figure_atomic(fig, path)
+
+
 def plot_drift_panels(panels: list[dict], title: str, path: str | Path) -> Path:
     """One panel per variant: each {"title", "curves" (as in `plot_curves`), "drift_epoch"}."""
     cols = min(4, len(panels))

@@ -25,13 +25,18 @@ def _number(text: str):
 
 class SweepData:
     """One or more sweep directories read as one table of runs; a variant finished in several is taken from the
-    first (a variant a sweep planned but did not finish is taken from the sweep that ran it)."""
+    first (a variant a sweep planned but did not finish is taken from the sweep that ran it).
 
-    def __init__(self, dirs: list[Path]):
+    `aliases` {name: (variant, point label)} reads one point of a variant under another name, as a variant of its
+    own (e.g. learn_exp's `mlp.designed.envs_1024` at the preset's point as `mlp.designed`, so that the claims
+    that compare `mlp.designed` read it); the aliased variant's other rows are left out."""
+
+    def __init__(self, dirs: list[Path], aliases: dict[str, tuple[str, str]] | None = None):
         self.dirs = [Path(d) for d in dirs]
         self.rows: list[dict] = []
         self.configs: dict[str, dict] = {}
         self._dir_of: dict[str, Path] = {}
+        self._source: dict[str, tuple[str, list[int]]] = {}  # alias -> (variant, that variant's runs in order)
         self.plans: list[dict] = []
         for d in self.dirs:
             for name in ("plan.json", "summary.csv"):
@@ -48,6 +53,20 @@ class SweepData:
                     self._dir_of[v["name"]] = d
                     self.configs[v["name"]] = v["config"]
             self.rows += [row for row in rows if row["variant"] in own]
+        for alias, (variant, label) in (aliases or {}).items():
+            self._alias(alias, variant, label)
+
+    def _alias(self, alias: str, variant: str, label: str) -> None:
+        source = self.variant_rows(variant)
+        chosen = [r for r in source if str(r.get("point_label")) == label]
+        if not chosen:
+            labels = sorted({str(r.get("point_label")) for r in source})
+            raise ValueError(f"alias {alias}={variant}@{label}: no such runs (the sweeps' points of {variant!r}: "
+                             f"{labels or 'none, the variant is not in them'})")
+        self._source[alias] = (variant, sorted(r["run"] for r in source))
+        self.configs[alias], self._dir_of[alias] = self.configs[variant], self._dir_of[variant]
+        self.rows = [r for r in self.rows if r["variant"] != variant] + [
+            {**r, "variant": alias, "point": 0} for r in chosen]
 
     def has(self, variant: str) -> bool:
         return any(r["variant"] == variant for r in self.rows)
@@ -74,11 +93,12 @@ class SweepData:
 
     def metrics(self, variant: str, point: int | None = None) -> tuple[dict, dict]:
         """(epoch metrics, eval metrics), each (runs, ...), of `variant`'s finished runs (at `point`)."""
-        epoch, evals = load_metrics(self._dir_of[variant], variant)
-        if point is None:
+        stored, all_runs = self._source.get(variant, (variant, None))
+        epoch, evals = load_metrics(self._dir_of[variant], stored)
+        if point is None and all_runs is None:
             return epoch, evals
         runs = sorted(r["run"] for r in self.variant_rows(variant, point))
-        all_runs = sorted(r["run"] for r in self.variant_rows(variant))
+        all_runs = all_runs or sorted(r["run"] for r in self.variant_rows(variant))
         index = [all_runs.index(r) for r in runs]
         return {k: v[index] for k, v in epoch.items()}, {k: v[index] for k, v in evals.items()}
 
@@ -116,10 +136,23 @@ class SweepData:
         return "unknown (no timing.json)"
 
 
-def sweeps_from_flag(dirs: list[str]) -> SweepData:
+def parse_aliases(values: list[str]) -> dict[str, tuple[str, str]]:
+    """`--alias NAME=VARIANT@POINT_LABEL` values as SweepData's aliases; a usage error names a malformed one."""
+    aliases = {}
+    for value in values:
+        name, _, rest = value.partition("=")
+        variant, _, label = rest.partition("@")
+        if not (name and variant and label):
+            raise app.UsageError(f"--alias={value!r} is invalid: write NAME=VARIANT@POINT_LABEL, e.g. "
+                                 "mlp.designed=mlp.designed.envs_1024@noise_std=0.5,actor_lr=0.001")
+        aliases[name] = (variant, label)
+    return aliases
+
+
+def sweeps_from_flag(dirs: list[str], aliases: dict[str, tuple[str, str]] | None = None) -> SweepData:
     """The `--from` directories of a report CLI, read; a usage error names what is missing."""
     try:
-        data = SweepData([Path(d) for d in dirs])
+        data = SweepData([Path(d) for d in dirs], aliases)
     except (FileNotFoundError, ValueError) as err:
         raise app.UsageError(f"--from: {err}") from None
     if not data.rows:

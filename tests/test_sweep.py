@@ -208,7 +208,9 @@ def test_figures_and_reproduction_from_a_tiny_sweep(resumed_sweep, tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
     table = (tmp_path / "reproduction.md").read_text()
     assert "Fig. 6(a)" in table and "not measured" in table and "-58%" in table
-    assert "| Fig. 6(a) | GDM R. cuts total time to convergence vs Designed R. | 0.8·C* |" in table  # both rules
+    assert "| Fig. 6(a) | GDM R. cuts total time to convergence vs Designed R. | -55% | — | - | not measured |" in table
+    raw = next(x for x in table.splitlines() if "Raw R. stalls below the designed reward" in x)
+    assert "| plateau test | MLP: " in raw and "not measured" not in raw  # the MLP actor's raw and designed runs
     # the per-variant table: mlp.designed's distance to its APG ceiling, from the summary's final C/C*
     rows = _csv(out / "summary.csv")
     ratio = {v: np.mean([float(r["ratio_to_optimizer"]) for r in rows if r["variant"] == v])
@@ -363,32 +365,11 @@ def _known_sweep(directory):
     return SweepData([directory])
 
 
-def _delta_ratio(a, b):
-    """mean(a) / mean(b) and its 95% half-width by the delta method, written out (t with n - 1 = 2 df)."""
-    a, b = np.asarray(a), np.asarray(b)
-    ratio = a.mean() / b.mean()
-    se = lambda x: x.std(ddof=1) / np.sqrt(len(x))  # noqa: E731
-    return ratio, 4.302652729911275 * ratio * np.hypot(se(a) / a.mean(), se(b) / b.mean())
-
-
-def test_reproduction_on_known_rows_judges_both_rules_the_ceiling_and_raw(tmp_path):
-    from experiments.reproduction import CLAIMS, ceiling_distance, compare, raw_level, reproduction_markdown
+def test_reproduction_on_known_rows_reports_the_ceiling_distance(tmp_path):
+    from experiments.reproduction import ceiling_distance, variant_table
 
     data = _known_sweep(tmp_path / "known")
-    table = reproduction_markdown(data)
-    rows = {(c.figure, c.text, c.rule): c for c in CLAIMS}
-    assert {rule for f, _, rule in rows if f in ("Fig. 2(a)", "Fig. 3(a)", "Fig. 6(a)", "Fig. 8")} >= {"±2%", "0.8·C*"}
-    # convergence epochs: the +-2% rule compares; the 0.8 C* rule refuses, as one diffusion seed never got there
-    faster = "A. w/ GDM converges in fewer epochs"
-    assert rows[("Fig. 2(a)", faster, "±2%")].judge(data).holds == "inconclusive"  # equal epochs
-    second = rows[("Fig. 2(a)", faster, "0.8·C*")].judge(data)
-    assert second.holds == "inconclusive" and second.measured == (
-        "inconclusive: 2/3 runs reached 0.8 C* (diffusion.designed), 3/3 runs reached 0.8 C* (mlp.designed)")
-    assert f"| Fig. 2(a) | {faster} | 0.8·C* | faster | {second.measured} | inconclusive |" in table
-    # where every run reached it, the 0.8 C* rule compares the times: mlp.designed vs its ceiling
-    full = compare("mlp.designed", "mlp.designed.apg", "ma_seconds_to_80pct", above=True, reached=True)(data)
-    ratio, ci = _delta_ratio([150, 200, 250], [25, 30, 25])
-    assert full.measured.startswith(f"{100 * (ratio - 1):+.1f}% ± {100 * ci:.1f}%") and full.holds == "yes"
+    table = "\n".join(variant_table(data))
     # the distance to the APG ceiling: mean(ceiling) - mean(variant), errors in quadrature; none without a ceiling
     d = ceiling_distance(data, "mlp.designed")
     se = lambda x: np.std(x, ddof=1) / np.sqrt(3)  # noqa: E731
@@ -401,11 +382,6 @@ def test_reproduction_on_known_rows_judges_both_rules_the_ceiling_and_raw(tmp_pa
            f"| {d['distance'][0]:.3f} ± {d['distance'][1]:.3f} |" in table
     assert "| diffusion.designed | 3 | 0.730 ± 0.090 | 2/3 (epoch 650) | diffusion.designed.apg | — " \
            "| — (ceiling not trained) |" in table
-    # Raw R.: final C as a fraction of C* and of the designed reward's, decided on raw / designed < 1
-    raw = raw_level(data)
-    ratio, ci = _delta_ratio(KNOWN["diffusion.raw"][0], KNOWN["diffusion.designed"][0])
-    assert f"= 0.31 ± 0.025 C* = {ratio:.3f} ± {ci:.3f} of diffusion.designed" in raw.measured
-    assert raw.holds == "yes" and ratio + ci < 1 and "not within 10%" in raw.note  # 3.1 is not near 3.5
 
 
 def test_time_panels_show_both_rules_and_never_draw_an_unreached_run_as_zero(tmp_path):
@@ -416,7 +392,7 @@ def test_time_panels_show_both_rules_and_never_draw_an_unreached_run_as_zero(tmp
 
     data = _known_sweep(tmp_path / "known")
     entries = {"MLP": ("mlp.designed", None), "diffusion": ("diffusion.designed", None), "raw": ("diffusion.raw", None)}
-    panels = _time_panels(data, entries)
+    panels = _time_panels(data, entries, common=False)  # a hand-made summary: no evaluation curves
     total, _ = panels[0]
     np.testing.assert_array_equal(total[REACHED_80]["diffusion"], [300.0, np.nan, 350.0])
     np.testing.assert_array_equal(total[CONVERGED]["MLP"], [50.0, 55.0, 60.0])
