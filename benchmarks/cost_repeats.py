@@ -1,6 +1,6 @@
 """Device seconds per training epoch of every variant of the paper's experiments, with every repeat kept.
 
-    python -m benchmarks.cost_repeats [--preset quick_step7] [--epochs 50] [--repeats 5] [--out PATH]
+    python -m benchmarks.cost_repeats [--preset quick_step7] [--epochs 50] [--repeats 5] [--variants A,B] [--out PATH]
 
 The programs: one run (N = 1) of each variant of action_exp (mlp.designed, diffusion.designed), reward_exp
 (diffusion.<design>, the five designs) and state_exp's state-exploration variants (diffusion.<design>.state, at
@@ -34,6 +34,7 @@ flags.DEFINE_string("preset", "quick_step7", f"Sweep preset whose config is time
 flags.DEFINE_integer("epochs", 50, "Epochs per timed chunk, one held-out evaluation each (50: the sweeps' "
                      "evaluation interval, so an epoch carries an evaluation's share as in a sweep).", lower_bound=1)
 flags.DEFINE_integer("repeats", 5, "Timed chunks per program, interleaved over the programs.", lower_bound=3)
+flags.DEFINE_list("variants", None, "Time only these variants (default: all of them).")
 flags.DEFINE_string("out", None, "Output JSON path (default benchmarks/results/cost_repeats_<preset>_<platform>.json).")
 
 ORDER = "interleaved: every repeat times each program once, in the same order"
@@ -60,6 +61,11 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(str(err)) from None
     out = FLAGS.out or f"benchmarks/results/cost_repeats_{FLAGS.preset}_{jax.default_backend()}.json"
     chosen = variants(base_hp)
+    if FLAGS.variants:
+        unknown = sorted(set(FLAGS.variants) - {v.name for v in chosen})
+        if unknown:
+            raise app.UsageError(f"--variants: {unknown} not among {[v.name for v in chosen]}")
+        chosen = [v for v in chosen if v.name in FLAGS.variants]
     print(f"{len(chosen)} programs, {FLAGS.preset} preset, chunks of {FLAGS.epochs} epochs "
           f"(evaluation every {base_cfg.eval_every}), {FLAGS.repeats} interleaved repeats, on "
           f"{device_info()['device_kind']} -> {out}", flush=True)

@@ -281,6 +281,23 @@ def final_claim(a: str, b: str, column: str = "ratio_to_optimizer", point_of=Non
     return judge
 
 
+def stall_claim(designed: str, raw: str, point_of=None):
+    """"`raw` stalls below `designed`": raw's curve is flat (the plateau test) and designed ends higher (final_order);
+    a raw curve that still rises has not stalled (no), whatever its level."""
+
+    def judge(data: SweepData, timings: CostTimings | None) -> Verdict | None:
+        verdict = final_claim(designed, raw, point_of=point_of)(data, timings)
+        if verdict is None:
+            return None
+        runs = runs_of(data, raw, point_of(data, raw) if point_of and ".state" in raw else None)
+        if not plateau(runs.epochs, runs.curves).flat:
+            return dataclasses.replace(verdict, holds="no", note=f"{raw} still rises: it has not stalled; "
+                                       f"{verdict.note}")
+        return verdict
+
+    return judge
+
+
 def ranking_claim(top: str, others: tuple[str, ...], column: str = "ratio_to_optimizer"):
     """"`top` ends higher than every one of `others` (those the sweep trained)": yes when every pairwise
     final_claim says yes, no when one says no."""
@@ -420,7 +437,8 @@ def extreme_claim(top: str, others: tuple[str, ...], column: str, *, highest: bo
 
 
 def all_of(name: str, judges: dict[str, object]):
-    """Several sub-claims read as one ("in every design"): yes when all hold, no when one does not."""
+    """Several sub-claims read as one ("in every design"): yes when all are measured and hold, no when one does
+    not hold; a claim about every design is not a yes on some of them."""
 
     def judge(data: SweepData, timings: CostTimings | None) -> Verdict | None:
         verdicts = {k: j(data, timings) for k, j in judges.items()}
@@ -428,7 +446,8 @@ def all_of(name: str, judges: dict[str, object]):
         if not verdicts:
             return None
         holds = [v.holds for v in verdicts.values()]
-        overall = "no" if "no" in holds else "yes" if all(h == "yes" for h in holds) else "inconclusive"
+        complete = len(verdicts) == len(judges)
+        overall = "no" if "no" in holds else "yes" if complete and all(h == "yes" for h in holds) else "inconclusive"
         measured = "; ".join(f"{k}: {v.holds} ({v.measured.split('; ')[0]})" for k, v in verdicts.items())
         missing = [k for k in judges if k not in verdicts]
         note = f"{name}: {len(verdicts)} of {len(judges)} measured"
@@ -486,6 +505,6 @@ def gradient_points_claim(state: str, baseline: str, column: str):
 
 
 __all__ = ["EQUIVALENT", "PAPER_POINTS", "POINT_RULE", "CostTimings", "Runs", "Verdict", "all_of", "cost_claim",
-           "extreme_claim", "final_claim", "final_order", "fluctuation_claim", "gradient_claim",
+           "extreme_claim", "final_claim", "final_order", "fluctuation_claim", "gradient_claim", "stall_claim",
            "gradient_points_claim", "layer_order_claim", "paper_point", "point_label", "point_table", "ranking_claim",
            "runs_of", "stall_ratio", "stalled", "time_claim"]

@@ -51,7 +51,7 @@ from experiments.plots import (
     plot_learning,
     plot_point_intervals,
 )
-from experiments.reproduction import reproduction_markdown
+from experiments.reproduction import LABELS, reproduction_markdown
 from experiments.sweep_data import SweepData, parse_aliases, sweeps_from_flag
 
 FLAGS = flags.FLAGS
@@ -63,8 +63,6 @@ flags.DEFINE_string("timings", None, "A benchmarks.cost_repeats JSON: per-epoch 
 flags.DEFINE_string("out", None, "Where figures and reproduction.md go (default: the first --from directory).")
 flags.mark_flag_as_required("from")
 
-LABELS = {"raw": "Raw R.", "designed": "Designed R.", "designed_mlp": "Designed R.+MLP",
-          "designed_gdm": "Designed+GDM R.", "gdm": "GDM R."}
 _MA = "MA sum rate (bit/s/Hz)"
 
 

@@ -116,7 +116,7 @@ REFS = {"C* (optimizer)": 1.0, "random actions": 0.1, "heuristic (MRT + MMSE)": 
 
 
 def test_claims_on_hand_made_curves(tmp_path):
-    from experiments.claim_measures import CostTimings, cost_claim, final_claim, time_claim
+    from experiments.claim_measures import CostTimings, cost_claim, final_claim, stall_claim, time_claim
 
     fast = np.stack([_saturating(0.85, 500, s) for s in range(3)])
     slow = np.stack([_saturating(0.8, 1500, s) for s in range(3)])  # needs ~3x the epochs to any level
@@ -136,6 +136,10 @@ def test_claims_on_hand_made_curves(tmp_path):
     assert final_claim("a", "r")(data, None).holds == "inconclusive"  # ahead now, but r may still pass it
     assert not plateau(EPOCHS, slow).flat and final_claim("b", "s")(data, None).holds == "yes"  # rising, ahead of flat
     assert final_claim("a", "s")(data, None).holds == "yes"
+    # "r stalls below a": a flat curve behind stalls; a rising one has not stalled, whatever its level
+    assert stall_claim("a", "s")(data, None).holds == "yes"
+    rising_raw = stall_claim("a", "r")(data, None)
+    assert rising_raw.holds == "no" and "has not stalled" in rising_raw.note
     # a stalled variant never converges: a "faster" claim for it is a no, against it a yes
     assert time_claim("s", "b", seconds=False)(data, None).holds == "no"
     assert time_claim("b", "s", seconds=False)(data, None).holds == "yes"
@@ -176,7 +180,7 @@ def test_gradient_magnitudes_compare_as_ratios_of_geometric_means_with_an_equiva
 
 def test_scales_merge_without_picking():
     from experiments.claim_measures import Verdict
-    from experiments.claims_report import merge
+    from experiments.claim_scales import merge
 
     yes, no = Verdict("a", "yes"), Verdict("b", "no")
     rising = Verdict("c", "inconclusive", "still rising: x (plateau test)")

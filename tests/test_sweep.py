@@ -209,8 +209,8 @@ def test_figures_and_reproduction_from_a_tiny_sweep(resumed_sweep, tmp_path):
     table = (tmp_path / "reproduction.md").read_text()
     assert "Fig. 6(a)" in table and "not measured" in table and "-58%" in table
     assert "| Fig. 6(a) | GDM R. cuts total time to convergence vs Designed R. | -55% | — | - | not measured |" in table
-    raw = next(x for x in table.splitlines() if "Raw R. stalls below the designed reward" in x)
-    assert "| plateau test | MLP: " in raw and "not measured" not in raw  # the MLP actor's raw and designed runs
+    raw = next(x for x in table.splitlines() if "and with the MLP actor" in x)
+    assert "| plateau test | " in raw and "not measured" not in raw  # the MLP actor's raw and designed runs
     # the per-variant table: mlp.designed's distance to its APG ceiling, from the summary's final C/C*
     rows = _csv(out / "summary.csv")
     ratio = {v: np.mean([float(r["ratio_to_optimizer"]) for r in rows if r["variant"] == v])
@@ -277,6 +277,25 @@ def test_sweep_data_takes_a_variant_from_the_sweep_that_finished_it(tmp_path):
     data = SweepData([tmp_path / "a", tmp_path / "b"])
     assert data.configs == {"v1": {"dir": "a"}, "v2": {"dir": "b"}, "v3": {"dir": "a"}}
     assert sorted(r["variant"] for r in data.rows) == ["v1", "v2", "v3"]
+
+
+def test_sweep_data_reads_one_point_of_a_variant_under_an_alias(tmp_path):
+    """learn_exp's setting at the preset's point read as `mlp.designed`: its rows (and, through the run indices,
+    its metrics) only, under the new name; an alias that names no runs is refused with the points there are."""
+    (tmp_path / "plan.json").write_text(json.dumps({"variants": [{"name": "m.s", "config": {"c": 1}}]}))
+    (tmp_path / "summary.csv").write_text("variant,point,point_label,run,seed,x\n" + "".join(
+        f"m.s,{p},\"lr={lr}\",{2 * p + s},{s},{10 * p + s}\n" for p, lr in enumerate((1, 2)) for s in range(2)))
+    data = SweepData([tmp_path], {"mlp.designed": ("m.s", "lr=2")})
+    assert not data.has("m.s") and data.configs["mlp.designed"] == {"c": 1}
+    assert data.values("mlp.designed", "x").tolist() == [10, 11] and {r["point"] for r in data.rows} == {0}
+    from d2rl_jax.run.results import write_metrics
+
+    ratios = np.arange(4, dtype=float)[:, None] * np.ones((4, 3))  # run r's curve is r everywhere
+    write_metrics(tmp_path / "m.s" / "chunk_0.npz", {"sum_rate": np.zeros((4, 3))},
+                  {"eval_epoch": np.tile([1, 2, 3], (4, 1)), "eval_ratio_to_optimizer": ratios}, np.arange(4))
+    np.testing.assert_array_equal(data.eval_curves("mlp.designed")[1][:, 0], [2.0, 3.0])  # runs 2 and 3: lr=2
+    with pytest.raises(ValueError, match=r"no such runs .*'lr=1', 'lr=2'"):
+        SweepData([tmp_path], {"mlp.designed": ("m.s", "lr=3")})
 
 
 def test_reward_lr_runs_every_learned_design_at_each_rate():
