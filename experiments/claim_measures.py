@@ -89,6 +89,11 @@ def runs_of(data: SweepData, variant: str, point: int | None = None) -> Runs:
                 np.asarray(curves, np.float64), smoothed(curves, window), rows)
 
 
+def runs_at(data: SweepData, variant: str, point_of=None) -> Runs:
+    """`variant`'s runs, at `point_of`'s point when it is a state-exploration variant (the others train one)."""
+    return runs_of(data, variant, point_of(data, variant) if point_of and ".state" in variant else None)
+
+
 def stall_ratio(data: SweepData) -> float:
     """The smoothed C/C* below which a run counts as stalled (0 for sweeps without reference levels)."""
     refs = data.references
@@ -100,6 +105,11 @@ def stall_ratio(data: SweepData) -> float:
 
 def stalled(runs: Runs, floor: float) -> np.ndarray:
     return runs.smooth.max(axis=-1) < floor
+
+
+def mostly_stalled(stuck: np.ndarray) -> bool:
+    """A variant stalls when at least half its runs do: its typical run never reaches a level the others reach."""
+    return bool(2 * stuck.sum() >= stuck.size)
 
 
 def _mean_ci(values) -> str:
@@ -168,7 +178,7 @@ def time_claim(a: str, b: str, *, seconds: bool, point_of=None):
     def judge(data: SweepData, timings: CostTimings | None) -> Verdict | None:
         if not (data.has(a) and data.has(b)):
             return None
-        ra, rb = (runs_of(data, v, point_of(data, v) if point_of and ".state" in v else None) for v in (a, b))
+        ra, rb = runs_at(data, a, point_of), runs_at(data, b, point_of)
         verdict = _time_verdict(data, ra, rb, seconds, timings)
         if point_of is None:
             return verdict
@@ -191,8 +201,7 @@ def _time_verdict(data: SweepData, ra: Runs, rb: Runs, seconds: bool, timings: C
     counts = f"stalled below {floor:.2f}·C*: {int(sa.sum())}/{sa.size} vs {int(sb.sum())}/{sb.size}"
     two = _two_percent(data, ra, rb)
     label = "time" if seconds else "epochs"
-    # A variant stalls when at least half its runs do: its typical run never reaches a level the other reaches.
-    da, db = 2 * sa.sum() >= sa.size, 2 * sb.sum() >= sb.size
+    da, db = mostly_stalled(sa), mostly_stalled(sb)
     if da and db:
         return Verdict(f"neither learns ({counts})", "inconclusive", "no level above the stall line to time",
                        "common level", two)
@@ -264,6 +273,16 @@ def final_order(a: Runs, b: Runs, va: dict[int, float], vb: dict[int, float], pa
     return cmp, "inconclusive", f"still rising: {', '.join(rising)} (plateau test: rise < {PLATEAU_RISE} C/C*)"
 
 
+def _final(data: SweepData, a: str, b: str, column: str, point_of) -> tuple[Verdict, Plateau, Plateau]:
+    """"a ends higher than b" and both variants' plateau tests."""
+    ra, rb = runs_at(data, a, point_of), runs_at(data, b, point_of)
+    qa, qb = plateau(ra.epochs, ra.curves), plateau(rb.epochs, rb.curves)
+    cmp, holds, why = final_order(ra, rb, ra.column(column), rb.column(column), qa, qb)
+    measured = (f"{_mean_ci(ra.column(column).values())} vs {_mean_ci(rb.column(column).values())} "
+                f"({column}); {cmp.describe()}")
+    return Verdict(measured, holds, f"{why}; {a}: {qa.describe()}; {b}: {qb.describe()}", "plateau test"), qa, qb
+
+
 def final_claim(a: str, b: str, column: str = "ratio_to_optimizer", point_of=None):
     """"a ends higher than b" on a final per-run `column` (held-out C/C* by default), gated by the plateau test of
     both variants' held-out C/C* curves."""
@@ -271,12 +290,7 @@ def final_claim(a: str, b: str, column: str = "ratio_to_optimizer", point_of=Non
     def judge(data: SweepData, timings: CostTimings | None) -> Verdict | None:
         if not (data.has(a) and data.has(b)):
             return None
-        ra, rb = (runs_of(data, v, point_of(data, v) if point_of and ".state" in v else None) for v in (a, b))
-        qa, qb = plateau(ra.epochs, ra.curves), plateau(rb.epochs, rb.curves)
-        cmp, holds, why = final_order(ra, rb, ra.column(column), rb.column(column), qa, qb)
-        measured = (f"{_mean_ci(ra.column(column).values())} vs {_mean_ci(rb.column(column).values())} "
-                    f"({column}); {cmp.describe()}")
-        return Verdict(measured, holds, f"{why}; {a}: {qa.describe()}; {b}: {qb.describe()}", "plateau test")
+        return _final(data, a, b, column, point_of)[0]
 
     return judge
 
@@ -286,16 +300,20 @@ def stall_claim(designed: str, raw: str, point_of=None):
     a raw curve that still rises has not stalled (no), whatever its level."""
 
     def judge(data: SweepData, timings: CostTimings | None) -> Verdict | None:
-        verdict = final_claim(designed, raw, point_of=point_of)(data, timings)
-        if verdict is None:
+        if not (data.has(designed) and data.has(raw)):
             return None
-        runs = runs_of(data, raw, point_of(data, raw) if point_of and ".state" in raw else None)
-        if not plateau(runs.epochs, runs.curves).flat:
+        verdict, _, raw_plateau = _final(data, designed, raw, "ratio_to_optimizer", point_of)
+        if not raw_plateau.flat:
             return dataclasses.replace(verdict, holds="no", note=f"{raw} still rises: it has not stalled; "
                                        f"{verdict.note}")
         return verdict
 
     return judge
+
+
+def combined(holds: list[str], complete: bool = True) -> str:
+    """Sub-verdicts read as one: no when one is no, yes when all are yes (and every part was measured)."""
+    return "no" if "no" in holds else "yes" if complete and all(h == "yes" for h in holds) else "inconclusive"
 
 
 def ranking_claim(top: str, others: tuple[str, ...], column: str = "ratio_to_optimizer"):
@@ -307,8 +325,7 @@ def ranking_claim(top: str, others: tuple[str, ...], column: str = "ratio_to_opt
         if not data.has(top) or not present:
             return None
         verdicts = {o: final_claim(top, o, column)(data, timings) for o in present}
-        holds = ("no" if any(v.holds == "no" for v in verdicts.values())
-                 else "yes" if all(v.holds == "yes" for v in verdicts.values()) else "inconclusive")
+        holds = combined([v.holds for v in verdicts.values()])
         measured = "; ".join(f"vs {o.split('.', 1)[1]}: {v.holds} ({v.measured.split('; ')[-1]})"
                              for o, v in verdicts.items())
         undecided = [o.split(".", 1)[1] for o, v in verdicts.items() if v.holds == "inconclusive"]
@@ -425,8 +442,7 @@ def extreme_claim(top: str, others: tuple[str, ...], column: str, *, highest: bo
         for o in present:
             cmp = compare_log_runs(runs_of(data, top).column(column), runs_of(data, o).column(column))
             sides[o] = (cmp, _gradient_side(cmp, highest))
-        holds = ("no" if any(s == "no" for _, s in sides.values())
-                 else "yes" if all(s == "yes" for _, s in sides.values()) else "inconclusive")
+        holds = combined([side for _, side in sides.values()])
         measured = f"{_mean_ci(data.values(top, column))} ({top.split('.', 1)[1]}); " + "; ".join(
             f"vs {o.split('.', 1)[1]} {_mean_ci(data.values(o, column))}: {c.describe()}"
             for o, (c, _) in sides.items())
@@ -445,9 +461,7 @@ def all_of(name: str, judges: dict[str, object]):
         verdicts = {k: v for k, v in verdicts.items() if v is not None}
         if not verdicts:
             return None
-        holds = [v.holds for v in verdicts.values()]
-        complete = len(verdicts) == len(judges)
-        overall = "no" if "no" in holds else "yes" if complete and all(h == "yes" for h in holds) else "inconclusive"
+        overall = combined([v.holds for v in verdicts.values()], complete=len(verdicts) == len(judges))
         measured = "; ".join(f"{k}: {v.holds} ({v.measured.split('; ')[0]})" for k, v in verdicts.items())
         missing = [k for k in judges if k not in verdicts]
         note = f"{name}: {len(verdicts)} of {len(judges)} measured"
@@ -457,6 +471,14 @@ def all_of(name: str, judges: dict[str, object]):
                        next(iter(verdicts.values())).decided_by)
 
     return judge
+
+
+def layer_means(data: SweepData, variant: str, name: str) -> np.ndarray:
+    """Mean over the updating epochs and the runs of a per-layer gradient magnitude (the warm-up epochs report
+    zeros)."""
+    epoch, _ = data.metrics(variant)
+    values, updated = epoch[name], epoch["updated"] > 0
+    return np.stack([values[i][updated[i]].mean(axis=0) for i in range(values.shape[0])]).mean(axis=0)
 
 
 def layer_order_claim(designs: tuple[str, ...], main_path: tuple[str, ...]):
@@ -472,9 +494,7 @@ def layer_order_claim(designs: tuple[str, ...], main_path: tuple[str, ...]):
             names = data.layer_names(d, "actor")
             if names is None or not set(main_path) <= set(names):
                 return Verdict("-", "not measured", "the sweep predates the recorded layer order", "ordering")
-            epoch, _ = data.metrics(d)
-            values, updated = epoch["actor_grad_weight"], epoch["updated"] > 0
-            means = np.stack([values[i][updated[i]].mean(axis=0) for i in range(values.shape[0])]).mean(axis=0)
+            means = layer_means(data, d, "actor_grad_weight")
             path = [float(means[names.index(n)]) for n in main_path]
             orders.append(all(x < y for x, y in zip(path, path[1:], strict=False)))
             parts.append(f"{d.split('.', 1)[1]} " + " < ".join(f"{x:.2g}" for x in path))
@@ -504,7 +524,8 @@ def gradient_points_claim(state: str, baseline: str, column: str):
     return judge
 
 
-__all__ = ["EQUIVALENT", "PAPER_POINTS", "POINT_RULE", "CostTimings", "Runs", "Verdict", "all_of", "cost_claim",
-           "extreme_claim", "final_claim", "final_order", "fluctuation_claim", "gradient_claim", "stall_claim",
-           "gradient_points_claim", "layer_order_claim", "paper_point", "point_label", "point_table", "ranking_claim",
-           "runs_of", "stall_ratio", "stalled", "time_claim"]
+__all__ = ["EQUIVALENT", "PAPER_POINTS", "POINT_RULE", "CostTimings", "Runs", "Verdict", "all_of", "combined",
+           "cost_claim", "extreme_claim", "final_claim", "final_order", "fluctuation_claim", "gradient_claim",
+           "gradient_points_claim", "layer_means", "layer_order_claim", "mostly_stalled", "paper_point", "point_label",
+           "point_table", "ranking_claim", "runs_at", "runs_of", "stall_claim", "stall_ratio", "stalled",
+           "time_claim"]

@@ -40,7 +40,16 @@ from d2rl_jax.run.grids import apg_reference
 from d2rl_jax.run.io import write_text_atomic
 from d2rl_jax.run.statistics import mean_and_ci95
 from d2rl_jax.run.summaries import MA_SECONDS_COLUMN
-from experiments.claim_measures import CostTimings, paper_point, point_table, runs_of, stall_ratio, stalled
+from experiments.claim_measures import (
+    CostTimings,
+    layer_means,
+    mostly_stalled,
+    paper_point,
+    point_table,
+    runs_of,
+    stall_ratio,
+    stalled,
+)
 from experiments.common import run_cli
 from experiments.plots import (
     REFERENCE_SUFFIX,
@@ -106,7 +115,7 @@ def _common_level_seconds(data: SweepData, entries: dict[str, tuple[str, int | N
     runs = {label: runs_of(data, v, p) for label, (v, p) in entries.items()}
     floor = stall_ratio(data)
     # as in the claims: a stalled run, and every run of a variant most of whose runs stall, has no time to a level
-    out = {label: stalled(r, floor) | (2 * stalled(r, floor).sum() >= r.smooth.shape[0]) for label, r in runs.items()}
+    out = {label: stalled(r, floor) | mostly_stalled(stalled(r, floor)) for label, r in runs.items()}
     learned = [r.smooth[~out[label]] for label, r in runs.items()]
     level = common_level(np.concatenate(learned)) if any(x.size for x in learned) else None
     if level is None:
@@ -132,13 +141,6 @@ def _time_panels(data: SweepData, entries: dict[str, tuple[str, int | None]], co
         total[level[0]] = level[1]
     per_epoch = {label: 1e3 * data.values(v, "seconds_per_epoch", p) for label, (v, p) in entries.items()}
     return [(total, "device time to convergence (s)"), (per_epoch, "device time per epoch (ms, per-run share)")]
-
-
-def _layer_means(data: SweepData, variant: str, name: str) -> np.ndarray:
-    """Mean over the updating epochs and the runs of a per-layer gradient magnitude."""
-    epoch, _ = data.metrics(variant)
-    values, updated = epoch[name], epoch["updated"] > 0
-    return np.stack([values[i][updated[i]].mean(axis=0) for i in range(values.shape[0])]).mean(axis=0)
 
 
 def action_figures(data: SweepData, out: Path) -> list[Path]:
@@ -167,7 +169,7 @@ def reward_figures(data: SweepData, out: Path) -> list[Path]:
     if len(designs) < 2:
         return []
     entries = {LABELS[d]: (f"{actor}.{d}", None) for d in designs}
-    layers = [({label: _layer_means(data, v, f"actor_grad_{part}") for label, (v, _) in entries.items()},
+    layers = [({label: layer_means(data, v, f"actor_grad_{part}") for label, (v, _) in entries.items()},
                f"actor mean |dL/d{'W' if part == 'weight' else 'b'}|") for part in ("weight", "bias")]
     return [plot_curve_panels(_curve_panels(data, entries), "Fig. 4 analog: reward designs (diffusion actor)",
                               out / "fig4_reward_curves.png"),
