@@ -22,7 +22,8 @@ from experiments.common import run_cli
 FLAGS = flags.FLAGS
 flags.DEFINE_string("sweep", None, "The sweep's output directory.")
 flags.DEFINE_string("out", None, "The .tar.gz to write.")
-flags.DEFINE_list("epoch_metrics", ["sum_rate", "real_sum_rate", "reward", "updated", "nonfinite_actions"],
+flags.DEFINE_list("epoch_metrics", ["sum_rate", "real_sum_rate", "reward", "updated", "nonfinite_actions",
+                                    "nonfinite_state"],
                   "Per-epoch series to keep.")
 flags.mark_flags_as_required(["sweep", "out"])
 

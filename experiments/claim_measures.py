@@ -18,7 +18,6 @@ timings: each returns a Verdict. The rules themselves (common level, plateau tes
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from d2rl_jax.run.convergence import (
     smoothed,
     stall_level,
 )
+from d2rl_jax.run.io import read_json
 from d2rl_jax.run.statistics import evaluation_window, mean_and_ci95
 from experiments.sweep_data import SweepData
 
@@ -128,7 +128,7 @@ class CostTimings:
 
     @classmethod
     def load(cls, path: str | Path) -> CostTimings:
-        doc = json.loads(Path(path).read_text())
+        doc = read_json(path)
         if doc.get("benchmark") != "cost_repeats":
             raise ValueError(f"{path} is not a benchmarks.cost_repeats result (benchmark={doc.get('benchmark')!r})")
         device = doc.get("device", {})

@@ -13,9 +13,9 @@ beside, so that nothing is picked.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
+from d2rl_jax.run.io import read_json
 from experiments.claim_measures import CostTimings, Verdict, stall_ratio
 from experiments.reproduction import CLAIMS, rules_text
 from experiments.sweep_data import SweepData
@@ -32,7 +32,7 @@ class Scale:
 
 
 def load_scales(spec_path: str | Path) -> list[Scale]:
-    spec = json.loads(Path(spec_path).read_text())
+    spec = read_json(spec_path)
     scales = []
     for entry in spec["scales"]:
         aliases = {k: tuple(v) for k, v in entry.get("aliases", {}).items()}

@@ -33,6 +33,22 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+# The exit status of a command some of whose runs diverged: every file is written (the summary marks the runs), but a
+# script chaining commands must not take their numbers as a result (a learning-rate sweep's diverged point is not a
+# point that "learns badly").
+DIVERGED_STATUS = 3
+
+
+def exit_if_diverged(notes: dict[str, str]) -> None:
+    """`notes`: variant -> divergence note ("" for a variant whose runs stayed finite). One line per diverged
+    variant on stderr and exit status DIVERGED_STATUS; nothing when none diverged."""
+    diverged = {name: note for name, note in notes.items() if note}
+    if diverged:
+        sys.stderr.write("".join(f"{_program()}: error: [{name}] {note}: the learner's parameters turned non-finite "
+                                 "(NaN or inf; lower the learning rates)\n" for name, note in diverged.items()))
+        sys.exit(DIVERGED_STATUS)
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)

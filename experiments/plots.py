@@ -25,12 +25,41 @@ def save_figure_atomic(fig, path: str | Path) -> Path:
     return Path(path)
 
 
+def _divergence_ends(y: np.ndarray) -> list[tuple[int, int]]:
+    """(run, index of its last finite value) of every run of `y` (runs, points) that ends in NaN after finite
+    values: a diverged run, cut by `summaries.after_divergence`."""
+    ends = []
+    for run, values in enumerate(np.asarray(y, np.float64)):
+        finite = np.flatnonzero(np.isfinite(values))
+        if finite.size and not np.isfinite(values[-1]):
+            ends.append((run, int(finite[-1])))
+    return ends
+
+
+def _mean_and_ci_of_finite(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and 95% CI over the runs at each point, of the finite values only (a diverged run leaves the mean
+    where it ends); NaN where no run has one."""
+    y = np.asarray(y, np.float64)
+    if np.isfinite(y).all():
+        return mean_and_ci95(y, axis=0)
+    mean, ci = np.full(y.shape[1], np.nan), np.full(y.shape[1], np.nan)
+    for i in range(y.shape[1]):
+        values = y[np.isfinite(y[:, i]), i]
+        if values.size:
+            mean[i], ci[i] = (float(v) for v in mean_and_ci95(values))
+    return mean, ci
+
+
 def _draw_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str,
                  references: dict[str, float] | None = None, styles: dict[str, dict] | None = None) -> None:
     for name, (x, y) in curves.items():
-        mean, ci = mean_and_ci95(y, axis=0)
-        line, = ax.plot(x, mean, label=f"{name} (n={y.shape[0]})", **(styles or {}).get(name, {}))
+        ends = _divergence_ends(y)
+        mean, ci = _mean_and_ci_of_finite(y)
+        diverged = f", {len(ends)} diverged ×" if ends else ""
+        line, = ax.plot(x, mean, label=f"{name} (n={y.shape[0]}{diverged})", **(styles or {}).get(name, {}))
         ax.fill_between(x, mean - ci, mean + ci, alpha=0.25, color=line.get_color())
+        for run, last in ends:
+            ax.plot(x[last], y[run, last], marker="x", markersize=8, color=line.get_color(), linestyle="none")
     for label, value in (references or {}).items():
         ax.axhline(value, linestyle="--", linewidth=1, color="gray")
         ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, color="gray",

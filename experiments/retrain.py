@@ -28,7 +28,6 @@ Writes, atomically:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import shutil
 import sys
@@ -40,7 +39,7 @@ from d2rl_jax.config import ConfigError, HyperParams, TrainConfig
 from d2rl_jax.env.full_duplex.drift import DRIFT_SCENARIOS, DriftScenario, drifted_params
 from d2rl_jax.run.distributed import barrier, process_zero_value, writes_files
 from d2rl_jax.run.grids import GRIDS, SWEEP_PRESETS, Variant, sweep_config, variant_name
-from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.io import as_json, read_json, write_json_atomic
 from d2rl_jax.run.results import write_metrics
 from d2rl_jax.run.retrain import (
     RUN_INFO,
@@ -129,7 +128,7 @@ def _loaded_jobs(source: Path) -> list[Job]:
     """--from: one directory with run.json, or a retrain output directory (each variant's pretrain/)."""
     dirs = [source] if (source / RUN_INFO).is_file() else [p.parent for p in source.glob(f"*/pretrain/{RUN_INFO}")]
     earlier = source / "config.json"  # an earlier output: its order of variants, else by name
-    order = json.loads(earlier.read_text()).get("variants", []) if earlier.is_file() else []
+    order = read_json(earlier).get("variants", []) if earlier.is_file() else []
     dirs.sort(key=lambda d: (order.index(d.parent.name) if d.parent.name in order else len(order), str(d)))
     if not dirs:
         read_run_info(source)  # raises, naming what --from must hold
@@ -175,7 +174,10 @@ def _run_job(job: Job, scenario: DriftScenario, out: Path) -> None:
             write_metrics(vdir / "pretrain" / "metrics.npz", pre.epoch_metrics, pre.eval_metrics)
         drift_epoch, state = job.pretrain_epochs, pre.final_state
     else:
-        drift_epoch, state = load_pretrained(job.source, fns)
+        try:
+            drift_epoch, state = load_pretrained(job.source, fns)
+        except (FileNotFoundError, ValueError) as err:
+            raise app.UsageError(f"--from={job.source}: {err}") from None
         log(f"loaded {len(run_seeds)} run(s) at epoch {drift_epoch} from {job.source}")
     log(f"drift ({scenario.name}) at epoch {drift_epoch}; retraining {len(run_seeds)} run(s) beside "
         f"{len(run_seeds)} from scratch for {cfg.num_epochs} epochs ...")
@@ -212,12 +214,12 @@ def main(argv: list[str]) -> None:
               "tolerance": FLAGS.tolerance, "variants": [job.variant.name for job in jobs],
               "command": " ".join(["python -m experiments.retrain", *sys.argv[1:]])}
     if (out / "config.json").exists():
-        saved = json.loads((out / "config.json").read_text())
+        saved = read_json(out / "config.json")
         if not FLAGS.resume:
             raise app.UsageError(f"--out={out} already holds a retraining run: pass --resume to continue it, or "
                                  "choose a new --out")
         mismatch = [k for k in ("drift", "from", "pretrain_epochs", "epochs", "seeds", "variants", "preset")
-                    if saved.get(k) != json.loads(json.dumps(config[k]))]
+                    if saved.get(k) != as_json(config[k])]
         if mismatch:
             raise app.UsageError(f"--resume: --out={out} was written with other settings ({', '.join(mismatch)})")
         config["command"] = saved["command"]  # the report names the command that made the run

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 
-from d2rl_jax.run.io import write_text_atomic
+from d2rl_jax.run.io import nulls_to_nan, read_json, write_text_atomic
 from d2rl_jax.run.results import read_metrics
 from d2rl_jax.run.statistics import mean_and_ci95, moving_average
 from d2rl_jax.run.summaries import training_sum_rate
@@ -174,13 +173,13 @@ def _console(lines: dict[str, dict]) -> str:
 def write_report(out: str | Path) -> str:
     """Write retrain.csv, retrain.md and the figures of `out`; return the console table."""
     out = Path(out)
-    config = json.loads((out / "config.json").read_text())
+    config = read_json(out / "config.json")
     rows, lines, panels, recovery = [], {}, [], {}
     for name in config["variants"]:
         done = out / name / "rows.json"
         if not done.exists():
             continue  # not run yet (an interrupted command): reported once --resume finishes it
-        variant_rows = json.loads(done.read_text())
+        variant_rows = nulls_to_nan(read_json(done))
         rows += variant_rows
         lines[name] = _variant_line(variant_rows)
         after = training_sum_rate(read_metrics(out / name / "retrain.npz")[0])

@@ -32,6 +32,10 @@ Writes, atomically:
   DIR/critic.png                       the critic's ground-truth alignment and error over training
   DIR/sum_rate.png, DIR/ma_reward.png, DIR/eval_sum_rate.png   mean +- 95% CI over seeds
   DIR/chi.png                          with --state_exp: the substitute probability chi per epoch
+
+A run whose learner state turns non-finite (NaN or inf parameters: the learning rates are too high) is marked
+DIVERGED on the progress line and in the summary table, `diverged_epoch_per_seed` in summary.json holds the
+epoch, its curves end with a mark there, and the command exits with status 3 once every file is written.
 """
 
 from __future__ import annotations
@@ -63,10 +67,18 @@ from d2rl_jax.run.results import write_metrics
 from d2rl_jax.run.retrain import write_run_info
 from d2rl_jax.run.runner import RunResult, run_settings, run_training
 from d2rl_jax.run.statistics import moving_average
-from d2rl_jax.run.summaries import MA_EPOCH_COLUMN, MA_SECONDS_COLUMN, RATIO_LEVELS, milestone_columns, run_rows
+from d2rl_jax.run.summaries import (
+    MA_EPOCH_COLUMN,
+    MA_SECONDS_COLUMN,
+    RATIO_LEVELS,
+    after_divergence,
+    divergence_note,
+    milestone_columns,
+    run_rows,
+)
 from d2rl_jax.run.tensorboard import TensorBoardLog
 from d2rl_jax.run.timing import device_info
-from experiments.common import run_cli
+from experiments.common import exit_if_diverged, run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "quick", list(TRAIN_PRESETS), "Training preset (sizes, learning settings, epochs).")
@@ -194,6 +206,7 @@ def _summary(result: RunResult, cfg, variant: str) -> dict:
         "seconds_to_convergence": mean("convergence_epoch") * result.seconds_per_epoch,
         "compile_s": None if np.isnan(result.compile_s) else result.compile_s,  # None: fully resumed
         "nonfinite_actions": sum(r["nonfinite_actions"] for r in rows),
+        "diverged_epoch_per_seed": [r["diverged_epoch"] for r in rows],  # None: the run stayed finite
     }
     for level in RATIO_LEVELS:  # per seed; None where a seed never reached the level
         for column in milestone_columns(level):
@@ -303,6 +316,11 @@ def main(argv: list[str]) -> None:
         if result.fns.has_critic:
             curves["alignment"][name] = (eval_epochs, result.eval_metrics["eval_critic_alignment"])
             curves["error"][name] = (eval_epochs, result.eval_metrics["eval_critic_error"])
+        diverged = summaries[name]["diverged_epoch_per_seed"]
+        for group in curves.values():  # a diverged run is drawn as such: marked where it ends, not as a low curve
+            for label, (x, y) in group.items():
+                if label == name or label.startswith(f"{name}, "):
+                    group[label] = (x, after_divergence(x, y, diverged))
         batch = result.fns.eval_batch
         references, bound = batch.reference_levels(), float(batch.bound.mean())
     write_json_atomic(out / "summary.json", {"variants": summaries, "references": references,
@@ -334,11 +352,13 @@ def main(argv: list[str]) -> None:
         lines.append(f"{s['variant']:<24}{s['final_eval_sum_rate']:9.3f}{s['final_ratio_to_optimizer']:7.3f}"
                      f"{s['final_ratio_deterministic']:7.3f}{s['final_ratio_best_of_k']:7.3f}"
                      f"{s['final_eval_reward']:+8.3f}{cos if np.isfinite(cos) else float('nan'):6.2f}"
-                     f"{_learning_line(s)}{s['seconds_per_epoch_per_run']:10.4f}{s['compile_s'] or float('nan'):10.1f}")
+                     f"{_learning_line(s)}{s['seconds_per_epoch_per_run']:10.4f}{s['compile_s'] or float('nan'):10.1f}"
+                     + (f"  {note}" if (note := divergence_note(s["diverged_epoch_per_seed"])) else ""))
     table = "\n".join(lines + [_reference_line(references, bound)])
     write_text_atomic(out / "summary.txt", table + "\n")
     print("\n" + table + f"\n\nwrote {out}/summary.json, learning.png, metrics.npz per variant, PNG curves, and "
           f"TensorBoard logs (tensorboard --logdir {out}/tensorboard)", flush=True)
+    exit_if_diverged({name: divergence_note(v["diverged_epoch_per_seed"]) for name, v in summaries.items()})
 
 
 if __name__ == "__main__":

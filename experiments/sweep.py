@@ -10,7 +10,9 @@ raw with it, and every design without it, Figs. 7-9). The plan (runs, chunks, by
 compile count) is printed and written to DIR/plan.json before training; DIR/summary.csv gets one
 row per run, DIR/tensorboard/ each run's TensorBoard events; `python -m experiments.figures --from DIR`
 draws the figures and reproduction.md.
-An interrupted sweep continues with --resume and loses no finished run.
+An interrupted sweep continues with --resume and loses no finished run. A run whose learner state turns
+non-finite is marked DIVERGED (progress line, table, `diverged_epoch` in summary.csv) and the sweep keeps the
+others and exits 0.
 
 Several devices: the run axis of each chunk is sharded over them. Several hosts (TPU pod, GPU
 cluster): start this command on every host with --distributed (docs/sweeps.md).
@@ -28,7 +30,7 @@ from d2rl_jax.config import ConfigError
 from d2rl_jax.env import ENVIRONMENTS
 from d2rl_jax.run.grids import GRIDS, SWEEP_PRESETS, sweep_config
 from d2rl_jax.run.io import write_json_atomic
-from d2rl_jax.run.summaries import select_best_points
+from d2rl_jax.run.summaries import divergence_note, select_best_points
 from d2rl_jax.run.sweep import plan_sweep, prepare_sweep_dir, run_sweep, sweep_timing
 from d2rl_jax.run.timing import device_info
 from experiments import common
@@ -72,7 +74,8 @@ def _final_table(rows: list[dict], grid: str) -> str:
         lines.append(f"{name:<32}{len(group):>5}{np.mean([r['final_sum_rate'] for r in group]):9.3f}"
                      f"{np.mean([r['ratio_to_optimizer'] for r in group]):7.3f}"
                      f"{np.mean([r['convergence_epoch'] for r in group]):9.0f}"
-                     f"{np.mean([r['seconds_per_epoch'] for r in group]):13.5f}")
+                     f"{np.mean([r['seconds_per_epoch'] for r in group]):13.5f}"
+                     + (f"  {note}" if (note := divergence_note([r.get("diverged_epoch") for r in group])) else ""))
     if grid == "state_exp":
         best, rule = select_best_points(rows)
         lines += ["", f"best (M, eta) per design -- {rule}:"]
@@ -116,6 +119,10 @@ def main(argv: list[str]) -> None:
                  f"({timing['projected_total_s'] / 60:.1f} min)")
     print("\n" + table + "\n\n" + line + f"\nwrote {out}/plan.json, summary.csv, timing.json, per-chunk metrics; "
           f"figures: python -m experiments.figures --from {out}", flush=True)
+    diverged = sum(r.get("diverged_epoch") is not None for r in rows)
+    if diverged:  # a sweep keeps its other runs and exits 0: a diverged point is one of its results
+        print(f"warning: {diverged} of {len(rows)} runs diverged (learner state non-finite): marked DIVERGED above "
+              "and by diverged_epoch in summary.csv; their figures end them with a mark", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 from absl import app
 
+from d2rl_jax.run.io import read_json
 from d2rl_jax.run.statistics import moving_average
+from d2rl_jax.run.summaries import after_divergence, diverged_epochs
 from d2rl_jax.run.sweep import load_metrics
 
 
@@ -42,7 +43,7 @@ class SweepData:
             for name in ("plan.json", "summary.csv"):
                 if not (d / name).exists():
                     raise FileNotFoundError(f"{d / name} is missing: is {d} the output directory of a sweep?")
-            plan = json.loads((d / "plan.json").read_text())
+            plan = read_json(d / "plan.json")
             self.plans.append(plan)
             with open(d / "summary.csv", newline="") as f:
                 rows = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)]
@@ -109,12 +110,15 @@ class SweepData:
         window = self.configs[variant]["ma_window"]
         rate = epoch.get("real_sum_rate", epoch["sum_rate"])
         epochs = np.arange(1, rate.shape[1] + 1)
-        return epochs, moving_average(rate, window), moving_average(epoch["reward"], window)
+        diverged = diverged_epochs(epoch)  # a diverged run's curves end where it diverged
+        return (epochs, after_divergence(epochs, moving_average(rate, window), diverged),
+                after_divergence(epochs, moving_average(epoch["reward"], window), diverged))
 
     def eval_curves(self, variant: str, point: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(evaluation epochs, held-out C/C* (runs, evaluations))."""
-        _, evals = self.metrics(variant, point)
-        return evals["eval_epoch"][0], evals["eval_ratio_to_optimizer"]
+        """(evaluation epochs, held-out C/C* (runs, evaluations)), a diverged run's ending where it diverged."""
+        epoch, evals = self.metrics(variant, point)
+        epochs = evals["eval_epoch"][0]
+        return epochs, after_divergence(epochs, evals["eval_ratio_to_optimizer"], diverged_epochs(epoch))
 
     @property
     def references(self) -> dict[str, float]:
@@ -131,7 +135,7 @@ class SweepData:
         for d in self.dirs:
             timing = d / "timing.json"
             if timing.exists():
-                info = json.loads(timing.read_text()).get("device", {})
+                info = read_json(timing).get("device", {})
                 return f"{info.get('device_kind', '?')} (jax {info.get('jax_version', '?')})"
         return "unknown (no timing.json)"
 

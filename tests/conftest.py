@@ -1,7 +1,9 @@
 import atexit
+import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 # Tests run many small programs once each, so XLA's compile time dominates the suite: the CPU
 # backend's LLVM optimization level 0 cuts it by about a third on 2 cores. Semantics are the same
@@ -50,3 +52,96 @@ def small_env():
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def assert_strict_json(directory) -> int:
+    """Every JSON file the project wrote under `directory` (not orbax's own, inside checkpoint steps) parses with a
+    strict parser (NaN and Infinity rejected, as JavaScript's JSON.parse does); returns how many there were."""
+    paths = [p for p in Path(directory).rglob("*.json")
+             if not any(part.isdigit() or part == "tensorboard" for part in p.relative_to(directory).parts)]
+    for path in paths:
+        json.loads(path.read_text(), parse_constant=_reject_constant)
+    return len(paths)
+
+
+@pytest.fixture
+def strict_json():
+    return assert_strict_json
+
+
+# Commands that stop at their flags (the rejection tests) spend nearly all their time importing jax, flax, optax and
+# orbax. A zygote process imports those once; each command is a fork of it that runs the module as `python -m`
+# would (runpy, sys.argv, its own stdout/stderr, exit status), so every test still sees a fresh command's
+# behaviour. The zygote never initializes a JAX backend nor defines a flag: the forks start clean.
+_ZYGOTE = r"""
+import json, os, runpy, sys, traceback
+import jax, flax.linen, optax, orbax.checkpoint, numpy, absl.app  # noqa: the imports every command makes
+import d2rl_jax.config, d2rl_jax.learners, d2rl_jax.training, d2rl_jax.run.sweep, d2rl_jax.run.retrain  # noqa
+print("ready", flush=True)
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        sys.stdin = open(os.devnull)
+        os.chdir(request["cwd"])
+        code = 0
+        try:
+            sys.argv = [request["module"], *request["args"]]
+            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
+            if not isinstance(exit.code, int | None):
+                print(exit.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    print(json.dumps(os.waitstatus_to_exitcode(status)), flush=True)
+"""
+
+
+class CommandRunner:
+    """`run(module, *args)` -> subprocess.CompletedProcess of `python -m module args`, forked from the zygote."""
+
+    def __init__(self, directory: Path):
+        import subprocess
+        import sys
+
+        self.directory = directory
+        self.process = subprocess.Popen([sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+        assert self.process.stdout.readline().strip() == "ready"
+        self.count = 0
+
+    def run(self, module: str, *args: str, cwd=None):
+        import subprocess
+
+        self.count += 1
+        out, err = self.directory / f"{self.count}.out", self.directory / f"{self.count}.err"
+        request = {"module": module, "args": [str(a) for a in args], "stdout": str(out), "stderr": str(err),
+                   "cwd": str(cwd or Path(__file__).parent.parent)}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        code = json.loads(self.process.stdout.readline())
+        return subprocess.CompletedProcess([module, *args], code, out.read_text(), err.read_text())
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def command(tmp_path_factory):
+    """Run a command that stops at its flags or settings, cheaply (see `_ZYGOTE`)."""
+    runner = CommandRunner(tmp_path_factory.mktemp("commands"))
+    yield runner.run
+    runner.close()

@@ -31,13 +31,13 @@ def test_baselines_cli_writes_results(tmp_path):
 
 
 @pytest.mark.parametrize("flag, value", [("--num_states", "0"), ("--preset", "huge")])
-def test_baselines_cli_rejects_bad_flags(flag, value):
-    proc = _run("experiments.baselines", flag, value)
+def test_baselines_cli_rejects_bad_flags(command, flag, value):
+    proc = command("experiments.baselines", flag, value)
     assert proc.returncode != 0
     assert flag.lstrip("-") in proc.stderr
 
 
-def test_run_cli_trains_plots_and_resumes(tmp_path):
+def test_run_cli_trains_plots_and_resumes(tmp_path, strict_json, command):
     out = tmp_path / "run"
     args = ("experiments.run", "--preset", "small", "--actor", "mlp", "--epochs", "100", "--chunk", "50",
             "--eval_every", "50", "--seeds", "2", "--reward", "designed_mlp", "--state_exp", "--M", "0.3",
@@ -88,14 +88,15 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
     resumed = _run(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from chunk 2/2" in resumed.stdout
+    assert strict_json(out) == 10  # config, summary; per variant run.json, settings.json and two checksum files
     assert json.loads((out / "summary.json").read_text())["variants"][variant]["final_eval_sum_rate"] == \
         pytest.approx(summary["final_eval_sum_rate"])
     config_before = (out / "config.json").read_text()
-    again = _run(*args[:-2], "--out", str(out), "--seeds", "3")  # a new run must not overwrite or mix with it
+    again = command(*args[:-2], "--out", str(out), "--seeds", "3")  # a new run must not overwrite or mix with it
     assert again.returncode != 0 and "already holds checkpoints" in again.stderr and "--resume" in again.stderr
     assert (out / "config.json").read_text() == config_before
     # a resume at another learning rate would record it and keep the optimizer state's: refused, nothing rewritten
-    changed = _run(*args, "--resume", "--actor_lr", "7e-4")
+    changed = command(*args, "--resume", "--actor_lr", "7e-4")
     assert changed.returncode != 0 and "hyperparams.actor_lr: saved" in changed.stderr, changed.stderr[-2000:]
     assert (out / "config.json").read_text() == config_before
     # its runs can be retrained after a drift: run.json describes them for `experiments.retrain --from`
@@ -115,8 +116,8 @@ def test_run_cli_trains_plots_and_resumes(tmp_path):
                                         (("--reward", "learned"), "reward"),
                                         (("--M", "1.5"), "max_replace_prob=1.5 is invalid: must be in [0.0, 1.0] "
                                                          "(flag --M)")])
-def test_run_cli_rejects_bad_flags(args, flag):
-    proc = _run("experiments.run", "--preset", "small", *args)
+def test_run_cli_rejects_bad_flags(command, args, flag):
+    proc = command("experiments.run", "--preset", "small", *args)
     assert proc.returncode != 0
     assert flag in proc.stderr
 
@@ -152,8 +153,8 @@ def test_gate_range_cli_reports_both_gates(tmp_path):
     ("experiments.baselines", ("--preset", "huge"), "--preset"),
     ("experiments.gate_range", ("--preset", "huge"), "--preset"),
 ])
-def test_every_cli_rejects_a_bad_flag_in_one_line_and_writes_nothing(tmp_path, module, args, flag):
-    proc = _run(module, *args, "--out", str(tmp_path / "out"))
+def test_every_cli_rejects_a_bad_flag_in_one_line_and_writes_nothing(command, tmp_path, module, args, flag):
+    proc = command(module, *args, "--out", str(tmp_path / "out"))
     assert proc.returncode == 2 and proc.stdout == "", (proc.stdout, proc.stderr)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{module}: error: ") and flag in lines[0], proc.stderr

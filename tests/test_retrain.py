@@ -203,7 +203,7 @@ def _run(*args):
                           timeout=300)
 
 
-def test_retrain_cli_writes_the_table_and_figures_and_resumes(tmp_path):
+def test_retrain_cli_writes_the_table_and_figures_and_resumes(tmp_path, strict_json, command):
     out = tmp_path / "retrain"
     args = ("--drift", "noise", "--noise_rise_db", "10", "--preset", "small", "--actor", "mlp",
             "--pretrain_epochs", "40", "--epochs", "20", "--seeds", "2", "--out", str(out))
@@ -214,6 +214,7 @@ def test_retrain_cli_writes_the_table_and_figures_and_resumes(tmp_path):
                  "mlp.designed/pretrain/metrics.npz"):
         assert (out / name).stat().st_size > 0, name
     assert not (out / "mlp.designed" / "retrain").exists()  # its checkpoints go once the rows are written
+    assert strict_json(out) >= 4  # config, rows, run.json, the pre-training's settings.json
     rows = list(csv.DictReader(io.StringIO((out / "retrain.csv").read_text())))
     assert [(r["variant"], r["seed"], r["drift_epoch"]) for r in rows] == [("mlp.designed", "0", "40"),
                                                                           ("mlp.designed", "1", "40")]
@@ -231,12 +232,12 @@ def test_retrain_cli_writes_the_table_and_figures_and_resumes(tmp_path):
     epoch_metrics, eval_metrics, _ = read_metrics(out / "mlp.designed" / "retrain.npz")
     assert epoch_metrics["sum_rate"].shape == (4, 20) and eval_metrics["eval_epoch"][:, -1].tolist() == [60, 60, 20, 20]
 
-    again = _run(*args)  # must not mix with the finished run
+    again = command("experiments.retrain", *args)  # must not mix with the finished run
     assert again.returncode != 0 and "--resume" in again.stderr
     resumed = _run(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "done earlier: kept" in resumed.stdout and (out / "retrain.md").read_text() == report
-    other = _run(*args[:-2], "--epochs", "40", "--out", str(out), "--resume")
+    other = command("experiments.retrain", *args[:-2], "--epochs", "40", "--out", str(out), "--resume")
     assert other.returncode != 0 and "epochs" in other.stderr
     # another drift on the same pre-training: --from an output directory reuses every variant's pretrain/
     hotspot = _run("--drift", "hotspot", "--from", str(out), "--epochs", "20", "--out", str(tmp_path / "hotspot"))
@@ -252,7 +253,7 @@ def test_retrain_cli_writes_the_table_and_figures_and_resumes(tmp_path):
     (("--drift", "noise", "--from", "x", "--grid", "action_exp"), "--from"),
     (("--drift", "noise", "--pretrain_epochs", "30", "--epochs", "20", "--chunk", "20"), "--chunk=20"),
 ])
-def test_retrain_cli_rejects_bad_settings_before_writing(tmp_path, args, message):
-    proc = _run(*args, "--preset", "small", "--out", str(tmp_path / "out"))
+def test_retrain_cli_rejects_bad_settings_before_writing(command, tmp_path, args, message):
+    proc = command("experiments.retrain", *args, "--preset", "small", "--out", str(tmp_path / "out"))
     assert proc.returncode != 0 and message in proc.stderr
     assert not (tmp_path / "out").exists()

@@ -181,7 +181,8 @@ def test_resume_after_a_kill_loses_no_run(resumed_sweep, reference_sweeps):
         # text columns, state exploration's (not run), milestones not reached in 20 epochs, and what APG lacks
         skip = {"variant", "actor", "reward", "learner", "point_label", "chi_rise_epoch", "final_chi", "replacements",
                 "epoch_to_50pct", "seconds_to_50pct", "epoch_to_80pct", "seconds_to_80pct", "ma_epoch_to_80pct",
-                "ma_seconds_to_80pct"}
+                "ma_seconds_to_80pct", "diverged_epoch"}
+        assert row["diverged_epoch"] == ""  # no run diverged
         if row["learner"] == "apg":
             skip |= {"critic_alignment", "critic_error", "critic_grad_weight_sum", "critic_grad_bias_sum"}
         values = [float(v) for k, v in row.items() if k not in skip]

@@ -16,13 +16,16 @@ sampling, 0 the noise-free reverse chain from the fixed start x_P = 0 (the deter
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import distrax
 import jax
 import jax.numpy as jnp
 
 from d2rl_jax.config import X0_BOUNDS
 from d2rl_jax.diffusion.schedules import Schedule
+
+if TYPE_CHECKING:
+    import distrax
 
 EpsFn = Callable[[jax.Array, jax.Array], jax.Array]
 # How the x0-prediction is kept in range: None (unbounded), a float c (the hard clip to [-c, c], the paper's and
@@ -71,6 +74,8 @@ def reverse_step_distribution(
     schedule: Schedule, x: jax.Array, step: jax.Array, eps: jax.Array, clip: Bound
 ) -> distrax.Normal:
     """p(x_{p-1} | x_p) as a distrax Normal (per coordinate); its scale is 0 at the last step."""
+    import distrax  # here: its import (TensorFlow Probability's JAX substrate) costs every command half a second
+
     x0_hat = _bounded(predict_x0(schedule, x, step, eps), clip)
     mean = _at(schedule.posterior_mean_coef1, step, x) * x0_hat + _at(schedule.posterior_mean_coef2, step, x) * x
     std = jnp.where(step > 1, jnp.exp(0.5 * schedule.posterior_log_variance_clipped[step - 1]), 0.0)

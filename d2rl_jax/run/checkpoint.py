@@ -2,14 +2,19 @@
 
 A checkpoint holds the run state (params, optimizer states, replay buffer, env states, keys,
 epoch; a leading run axis when runs are vmapped) and the metrics collected so far, keyed by
-the number of completed chunks. The state is stored as its flat list of leaves, typed PRNG
+the number of completed chunks. Beside each step, `<step>.crc32.json` holds the CRC-32 of every file orbax wrote
+for it: a step whose files do not match (a crash that committed a rename but not the contents) is known damaged
+without opening it (orbax's failed reads leave hundreds of lines of asyncio tracebacks on stderr) and before it
+could restore wrong numbers silently. The state is stored as its flat list of leaves, typed PRNG
 keys as their raw key data, and rebuilt from the structure of a template state, so any pytree
 (flax structs, optax states, None fields) round-trips exactly.
 """
 
 from __future__ import annotations
 
-import json
+import sys
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +22,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.io import as_json, read_json, write_json_atomic
 
 # Beside the step directories: the settings the checkpoints were trained with (JSON), for `--resume`'s check.
 SETTINGS_FILE = "settings.json"
@@ -25,6 +30,11 @@ SETTINGS_FILE = "settings.json"
 
 class SettingsMismatch(ValueError):
     """A resume with settings other than those the checkpoints were trained with."""
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint that restores, but into a run state of another shape: another configuration wrote it (not
+    damage: it is never deleted)."""
 
 
 def is_prng_key(x: Any) -> bool:
@@ -53,6 +63,27 @@ class RunCheckpointer:
                 "metrics": jax.tree.map(np.asarray, metrics)}
         self._manager.save(chunks_done, args=ocp.args.StandardSave(item))
         self._manager.wait_until_finished()
+        if jax.process_index() == 0:  # every process's files are written (orbax synchronized the save)
+            write_json_atomic(self._checksum_path(chunks_done), _checksums(self.directory / str(chunks_done)))
+            kept = {str(step) for step in self._manager.all_steps()}
+            for stale in self.directory.glob(f"*{CHECKSUM_SUFFIX}"):  # of steps orbax deleted (max_to_keep)
+                if stale.name.removesuffix(CHECKSUM_SUFFIX) not in kept:
+                    stale.unlink(missing_ok=True)
+
+    def _checksum_path(self, step: int) -> Path:
+        return self.directory / f"{step}{CHECKSUM_SUFFIX}"
+
+    def damage(self, step: int) -> str | None:
+        """Why step `step`'s files differ from the checksums written with them; None when they match (or when
+        the step has no checksums: written before them, or killed between the save and their write)."""
+        path = self._checksum_path(step)
+        if not path.exists():
+            return None
+        want, have = read_json(path), _checksums(self.directory / str(step))
+        changed = sorted(f for f in want.keys() | have.keys() if want.get(f) != have.get(f))
+        if not changed:
+            return None
+        return f"{len(changed)} file(s) differ from the checksums written with them, e.g. {changed[0]}"
 
     def latest(self) -> int | None:
         return self._manager.latest_step()
@@ -66,7 +97,7 @@ class RunCheckpointer:
         template_leaves, treedef = jax.tree.flatten(template_state)
         saved = [item["state"][k] for k in sorted(item["state"])]
         if len(saved) != len(template_leaves):
-            raise ValueError(f"checkpoint {self.directory}/{step} has {len(saved)} arrays, the run state "
+            raise CheckpointMismatch(f"checkpoint {self.directory}/{step} has {len(saved)} arrays, the run state "
                              f"{len(template_leaves)}: it was written by a different configuration")
         leaves = []
         for index, (like, value) in enumerate(zip(template_leaves, saved, strict=True)):
@@ -74,6 +105,35 @@ class RunCheckpointer:
             _check_leaf(index, like, value, f"{self.directory}/{step}")
             leaves.append(jax.random.wrap_key_data(value) if is_prng_key(like) else value.astype(like.dtype))
         return step, jax.tree.unflatten(treedef, leaves), item["metrics"]
+
+    def restore_newest(self, template_state: Any, report: Callable[[str], None] | None = None,
+                       agree: Callable[[bool], bool] = bool) -> tuple[int, Any, dict[str, Any]] | None:
+        """`restore` of the newest checkpoint that restores; None when none does (or there is none). A checkpoint
+        that fails to restore is damaged (a file whose rename reached the disk and whose contents did not: power
+        loss, a full disk, a preempted machine): it is reported in one line naming its directory and the reason,
+        and deleted, so that the chunks after the one restored are trained and saved again (orbax would skip
+        saving a step at or below its newest). `agree(ok)` is True when every process restored (several
+        processes: each reads its own shards, and all must take the same checkpoint). A checkpoint of another
+        configuration (`CheckpointMismatch`) is not damage: it is raised, and nothing is deleted."""
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            reason = self.damage(step)
+            if not self._checksum_path(step).exists():
+                _drop_closed_loop_errors()
+            try:
+                restored = None if reason else self.restore(template_state, step)
+            except CheckpointMismatch:
+                raise
+            except Exception as err:  # tensorstore's, zarr's and orbax's errors share no base class
+                restored, reason = None, f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300]}"
+            if agree(restored is not None):
+                return restored
+            if report:
+                report(f"checkpoint {self.directory / str(step)} does not restore "
+                       f"({reason or 'on another process'}): deleted, falling back to the one before")
+            self._manager.delete(step)
+            if jax.process_index() == 0:
+                self._checksum_path(step).unlink(missing_ok=True)
+        return None
 
     def close(self) -> None:
         self._manager.close()
@@ -84,9 +144,40 @@ def _check_leaf(index: int, like: Any, value: jax.Array, where: str) -> None:
     enough (a (2000, 5) metric restored into a (500, 5) run state would pass unnoticed otherwise)."""
     expected = jax.eval_shape(jax.random.key_data, like) if is_prng_key(like) else like
     if tuple(value.shape) != tuple(expected.shape) or value.dtype.kind != np.dtype(expected.dtype).kind:
-        raise ValueError(f"checkpoint {where}: array {index} is {value.dtype}{list(value.shape)}, the run state "
-                         f"expects {np.dtype(expected.dtype)}{list(expected.shape)}: it was written by a different "
-                         "configuration")
+        raise CheckpointMismatch(f"checkpoint {where}: array {index} is {value.dtype}{list(value.shape)}, the run "
+                                 f"state expects {np.dtype(expected.dtype)}{list(expected.shape)}: it was written by a "
+                                 "different configuration")
+
+
+CHECKSUM_SUFFIX = ".crc32.json"
+
+
+def _drop_closed_loop_errors() -> None:
+    """A failed orbax restore leaves tensorstore callbacks that reach its closed asyncio loop; each would print a
+    traceback as an unraisable exception (hundreds of them). Those, and only those, are dropped from then on."""
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_closed_loop_errors", False):
+        return
+
+    def hook(unraisable):
+        error = unraisable.exc_value
+        if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+            previous(unraisable)
+
+    hook.drops_closed_loop_errors = True
+    sys.unraisablehook = hook
+
+
+def _checksums(step_dir: Path) -> dict[str, str]:
+    """{path relative to the step: CRC-32 of its bytes} of every file of a checkpoint step."""
+    out = {}
+    for path in sorted(p for p in step_dir.rglob("*") if p.is_file()):
+        crc = 0
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 22):
+                crc = zlib.crc32(chunk, crc)
+        out[str(path.relative_to(step_dir))] = f"{crc:08x}"
+    return out
 
 
 def latest_checkpoint(directory: str | Path) -> int | None:
@@ -111,7 +202,7 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 def settings_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """One line per setting that differs ("path: saved X, now Y"), in path order; [] when they agree."""
-    saved_flat, now_flat = _flatten(json.loads(json.dumps(saved))), _flatten(json.loads(json.dumps(now)))
+    saved_flat, now_flat = _flatten(as_json(saved)), _flatten(as_json(now))
     missing = object()
     return [f"{path}: saved {saved_flat.get(path, missing)!r}, now {now_flat.get(path, missing)!r}".replace(
         repr(missing), "(absent)") for path in sorted(saved_flat.keys() | now_flat.keys())
@@ -128,7 +219,7 @@ def check_settings(directory: str | Path, settings: dict[str, Any]) -> bool:
     path = Path(directory) / SETTINGS_FILE
     if not path.exists():
         return False
-    differences = settings_differences(json.loads(path.read_text()), settings)
+    differences = settings_differences(read_json(path), settings)
     if differences:
         shown = "; ".join(differences[:6]) + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
         raise SettingsMismatch(f"the checkpoints in {Path(directory).absolute()} were trained with other settings "

@@ -54,6 +54,15 @@ def process_zero_value(value: int | None) -> int | None:
     return None if agreed < 0 else agreed
 
 
+def every_process(ok: bool) -> bool:
+    """Whether `ok` holds on every process (each process's own outcome, e.g. restoring its shards)."""
+    if jax.process_count() == 1:
+        return bool(ok)
+    from jax.experimental import multihost_utils
+
+    return bool(np.min(multihost_utils.process_allgather(np.asarray(int(bool(ok)), np.int32))))
+
+
 def gather_runs(tree: Any) -> Any:
     """Every run of `tree` on this process (the inverse of `place_runs`): arrays sharded over several processes
     are gathered whole; the rest is returned as it is."""

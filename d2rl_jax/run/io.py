@@ -1,9 +1,16 @@
-"""Result files written atomically: a reader never sees a half-written file."""
+"""Result files written atomically (a reader never sees a half-written file), and JSON that strict parsers read.
+
+JSON has no NaN or Infinity: Python's `json` writes them as bare `NaN`/`Infinity` tokens, which JavaScript's
+`JSON.parse` and other strict readers reject. Every JSON file of the project goes through `write_json_atomic`,
+which writes a non-finite number as `null`; `read_json` parses strictly and, for result rows, `nulls_to_nan`
+turns such a null back into NaN (see there which nulls stay None).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -62,5 +69,54 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return write_bytes_atomic(path, text.encode())
 
 
+def finite_or_null(data: Any) -> Any:
+    """`data` (nested dicts, lists, tuples, numbers) with every non-finite float, numpy's included, as None."""
+    if isinstance(data, dict):
+        return {k: finite_or_null(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite_or_null(v) for v in data]
+    if isinstance(data, float) or (hasattr(data, "dtype") and getattr(data, "ndim", None) == 0
+                                   and data.dtype.kind == "f"):
+        return float(data) if math.isfinite(data) else None
+    return data
+
+
+def dumps_json(data: Any) -> str:
+    """Strict JSON text (non-finite numbers as null; raises on anything else JSON cannot hold)."""
+    return json.dumps(finite_or_null(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def as_json(data: Any) -> Any:
+    """`data` as it reads back from its JSON file: what settings written earlier are compared with."""
+    return json.loads(dumps_json(data))
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON (a strict parser rejects it)")
+
+
+def loads_json(text: str) -> Any:
+    """Parse JSON as strictly as JavaScript's JSON.parse: NaN, Infinity and -Infinity are errors."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    try:
+        return loads_json(Path(path).read_text())
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def is_event_column(name: str) -> bool:
+    """A column that times an event (an epoch or seconds to a level, chi's rise, a divergence): None there means
+    the event did not happen, and stays None when read back."""
+    return "epoch" in name or "seconds" in name
+
+
+def nulls_to_nan(rows: list[dict]) -> list[dict]:
+    """Result rows read back from JSON: a null is a non-finite measurement (NaN), except in an event column."""
+    return [{k: float("nan") if v is None and not is_event_column(k) else v for k, v in row.items()} for row in rows]
+
+
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return write_text_atomic(path, dumps_json(data))

@@ -13,7 +13,6 @@ the drift is a traced epoch, so both halves share the compiled chunk.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.run.checkpoint import RunCheckpointer
+from d2rl_jax.run.checkpoint import CheckpointMismatch, RunCheckpointer
 from d2rl_jax.run.distributed import gather_runs
-from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.io import read_json, write_json_atomic
 from d2rl_jax.run.runner import RunResult, over_runs, run_training
 from d2rl_jax.run.statistics import ma_first_epoch_reaching, moving_average, recovery_epoch, recovery_loss
 from d2rl_jax.run.summaries import training_sum_rate
@@ -68,7 +67,7 @@ def read_run_info(directory: str | Path) -> tuple[TrainConfig, list[int], list[H
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: --from takes a directory holding {RUN_INFO} and checkpoints/ "
                                 "(written by experiments.run per actor, or by experiments.retrain per variant)")
-    info = json.loads(path.read_text())
+    info = read_json(path)
     return (TrainConfig.from_dict(info["train_config"]), [int(s) for s in info["seeds"]],
             [HyperParams(**hp) for hp in info["hyperparams"]])
 
@@ -83,7 +82,15 @@ def load_pretrained(directory: str | Path, fns: TrainFns) -> tuple[int, Any]:
     try:
         if checkpointer.latest() is None:
             raise FileNotFoundError(f"{checkpointer.directory} holds no checkpoint")
-        _, state, _ = checkpointer.restore(template)
+        step = checkpointer.latest()
+        try:
+            _, state, _ = checkpointer.restore(template, step)
+        except CheckpointMismatch:
+            raise
+        except Exception as err:  # damaged: an older checkpoint would be other runs than the ones to retrain
+            raise ValueError(f"checkpoint {checkpointer.directory / str(step)} does not restore ({type(err).__name__}: "
+                             f"{str(err).strip().splitlines()[0][:300]}): resume the run that wrote it (its resume "
+                             "falls back to the checkpoint before and trains the rest again)") from None
     finally:
         checkpointer.close()
     epochs = np.asarray(jax.device_get(state.epoch)).reshape(-1)

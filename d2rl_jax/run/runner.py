@@ -21,7 +21,15 @@ from jax.sharding import NamedSharding
 
 from d2rl_jax.config import HyperParams, TrainConfig
 from d2rl_jax.run.checkpoint import RunCheckpointer, check_settings, latest_checkpoint, write_settings
-from d2rl_jax.run.distributed import place_runs, process_zero_value, run_sharding, to_host, writes_files
+from d2rl_jax.run.distributed import (
+    every_process,
+    place_runs,
+    process_zero_value,
+    run_sharding,
+    to_host,
+    writes_files,
+)
+from d2rl_jax.run.summaries import diverged_epochs, divergence_note
 from d2rl_jax.training import TrainFns, make_train, seed_keys, stack_hparams
 
 
@@ -50,6 +58,7 @@ class ChunkProgress:
     chi: float | None  # substitute probability, mean over runs (state exploration)
     eval_ratio: float = float("nan")  # held-out C / C*, mean over runs
     critic_alignment: float = float("nan")  # cos(grad_a minQ, grad_a C) at pi(s), mean over runs (NaN: no critic)
+    divergence: str = ""  # "DIVERGED: k/N runs (epochs ...)" once a run's learner state turned non-finite
 
     @property
     def epochs_per_s(self) -> float:
@@ -65,10 +74,15 @@ class ChunkProgress:
         align = f"  critic cos {self.critic_alignment:.2f}" if np.isfinite(self.critic_alignment) else ""
         return f"C {self.eval_sum_rate:.3f}  C/C* {self.eval_ratio:.3f}{align}"
 
+    @property
+    def diverged(self) -> str:
+        """"  DIVERGED: ..." once a run diverged, else "" (the end of a progress line)."""
+        return f"  {self.divergence}" if self.divergence else ""
+
     def __str__(self) -> str:
         chi = f"chi {self.chi:.3f}  " if self.chi is not None else ""
         return (f"epoch {self.epochs_done:>6}/{self.num_epochs}  {self.epochs_per_s:7.1f} epochs/s x {self.num_runs} "
-                f"runs  {self.learning} (held-out, mean over runs)  {chi}ETA {self.eta_s:.0f} s")
+                f"runs  {self.learning} (held-out, mean over runs)  {chi}ETA {self.eta_s:.0f} s{self.diverged}")
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -164,8 +178,14 @@ def run_training(
             progress(f"{len(seeds)} runs sharded over {sharding.mesh.size} devices")
 
     start, parts, chunk_seconds = 0, [], []
+    restored = None
     if resume and checkpointer is not None and latest is not None:
-        start, state, saved = checkpointer.restore(state, latest)
+        restored = checkpointer.restore_newest(state, progress, every_process)
+        if restored is None and progress:
+            progress(f"no checkpoint in {checkpointer.directory} restores: training from the start (to start over "
+                     f"by hand, delete {checkpointer.directory})")
+    if restored is not None:
+        start, state, saved = restored
         if sharding is not None:
             state = place_runs(state, sharding)
         if start > cfg.num_chunks:
@@ -199,7 +219,8 @@ def run_training(
                                    num_runs=len(seeds), chunk_seconds=chunk_seconds[-1], chunk_epochs=cfg.chunk_epochs,
                                    eval_sum_rate=float(np.mean(eval_metrics["eval_sum_rate"][:, -1])), chi=chi,
                                    eval_ratio=float(np.mean(eval_metrics["eval_ratio_to_optimizer"][:, -1])),
-                                   critic_alignment=float(np.mean(eval_metrics["eval_critic_alignment"][:, -1]))))
+                                   critic_alignment=float(np.mean(eval_metrics["eval_critic_alignment"][:, -1])),
+                                   divergence=divergence_note(diverged_epochs(parts[0]["epoch"]))))
     if checkpointer is not None:
         checkpointer.close()
     return RunResult(

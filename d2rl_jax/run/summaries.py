@@ -8,7 +8,8 @@ is its one action; NaN where a stochastic actor's metrics predate the modes), th
 which the moving average of held-out C/C* over
 `ma_window` epochs of evaluations reaches 0.8 (the second convergence rule), the critic's final ground-truth
 diagnostics, time per epoch and to
-convergence, gradient sums (NaN for a network the learner does not have), and for state
+convergence, gradient sums (NaN for a network the learner does not have), the epoch a run diverged at (its
+learner's state turned non-finite; None if it never did), and for state
 exploration when chi left 0. `select_best_points` chooses the best (M, eta) of a
 state-exploration variant from such rows.
 """
@@ -38,6 +39,35 @@ MA_RATIO_LEVEL = 0.8
 MA_EPOCH_COLUMN, MA_SECONDS_COLUMN = (f"ma_{c}" for c in milestone_columns(MA_RATIO_LEVEL))
 
 
+def diverged_epochs(epoch_metrics: dict[str, np.ndarray]) -> list[int | None]:
+    """Per run, the epoch (1-based, as the curves' x axis) after whose update the learner's state first held a
+    non-finite value (`nonfinite_state`, d2rl_jax/training/loop.py), None where it never did (or where the
+    metrics predate the flag)."""
+    flags = epoch_metrics.get("nonfinite_state")
+    if flags is None:
+        return [None] * next(iter(epoch_metrics.values())).shape[0]
+    return [int(np.argmax(f > 0)) + 1 if f.any() else None for f in flags]
+
+
+def after_divergence(x: np.ndarray, y: np.ndarray, diverged: list[int | None]) -> np.ndarray:
+    """`y` (runs, len(x)) with NaN from each diverged run's divergence epoch on: figures draw such a run as
+    diverged (a mark where it ends, left out of the mean after it), not as a curve that learned badly."""
+    y = np.array(y, np.float64)
+    for i, epoch in enumerate(diverged):
+        if epoch is not None:
+            y[i, np.asarray(x) >= epoch] = np.nan
+    return y
+
+
+def divergence_note(diverged: list[int | None]) -> str:
+    """"" when no run diverged, else e.g. "DIVERGED: 2/3 runs (epochs 1, 40)"."""
+    epochs = [e for e in diverged if e is not None]
+    if not epochs:
+        return ""
+    return f"DIVERGED: {len(epochs)}/{len(diverged)} runs (epoch{'s' if len(epochs) > 1 else ''} " \
+           f"{', '.join(str(e) for e in epochs)})"
+
+
 def _updated_mean(values: np.ndarray, updated: np.ndarray) -> float:
     """Mean over the epochs that updated the networks (the warm-up epochs report zeros)."""
     return float(values[updated > 0].mean()) if updated.any() else float("nan")
@@ -56,6 +86,7 @@ def run_rows(epoch_metrics: dict[str, np.ndarray], eval_metrics: dict[str, np.nd
     # Under state exploration `sum_rate` is that of the stored transitions (generated states where replaced);
     # convergence is judged on the real environment's sum rate of the executed actions.
     ma_rate = moving_average(training_sum_rate(epoch_metrics), cfg.ma_window)
+    diverged = diverged_epochs(epoch_metrics)
     rows = []
     for i in range(ma_rate.shape[0]):
         conv = convergence_epoch(ma_rate[i], cfg.convergence_tolerance)
@@ -73,6 +104,7 @@ def run_rows(epoch_metrics: dict[str, np.ndarray], eval_metrics: dict[str, np.nd
             "seconds_per_epoch": seconds_per_epoch_per_run,
             "seconds_to_convergence": conv * seconds_per_epoch_per_run,
             "nonfinite_actions": int(epoch_metrics["nonfinite_actions"][i].sum()),
+            "diverged_epoch": diverged[i],  # None: the learner's state stayed finite
             "critic_alignment": float(eval_metrics["eval_critic_alignment"][i, -1]),
             "critic_error": float(eval_metrics["eval_critic_error"][i, -1]),
         }

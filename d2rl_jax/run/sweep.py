@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -35,7 +34,14 @@ import numpy as np
 from d2rl_jax.config import TrainConfig
 from d2rl_jax.run.distributed import barrier, process_zero_value, writes_files
 from d2rl_jax.run.grids import Variant
-from d2rl_jax.run.io import remove_stale_temporaries, write_json_atomic, write_text_atomic
+from d2rl_jax.run.io import (
+    as_json,
+    nulls_to_nan,
+    read_json,
+    remove_stale_temporaries,
+    write_json_atomic,
+    write_text_atomic,
+)
 from d2rl_jax.run.memory import (
     MEMORY_FRACTION,
     ChunkPlan,
@@ -60,8 +66,8 @@ CSV_COLUMNS = (
     "ma_seconds_to_80pct", "critic_alignment", "critic_error", "final_ma_sum_rate",
     "final_ma_reward", "convergence_epoch", "seconds_per_epoch", "seconds_to_convergence",
     "actor_grad_weight_sum", "actor_grad_bias_sum", "critic_grad_weight_sum", "critic_grad_bias_sum",
-    "chi_rise_epoch", "final_chi", "replacements", "nonfinite_actions", "chunk", "chunk_runs", "chunk_train_s",
-    "steady_chunk_s_per_epoch", "compile_s",
+    "chi_rise_epoch", "final_chi", "replacements", "nonfinite_actions", "diverged_epoch", "chunk", "chunk_runs",
+    "chunk_train_s", "steady_chunk_s_per_epoch", "compile_s",
 )
 
 
@@ -198,8 +204,8 @@ def prepare_sweep_dir(plan: SweepPlan, out_dir: str | Path, resume: bool) -> Non
     if not resume:
         raise FileExistsError(f"{path.parent} already holds a sweep (plan.json): resume it, or choose another "
                               "output directory")
-    saved = json.loads(path.read_text())
-    if {k: saved.get(k) for k in plan.identity()} != json.loads(json.dumps(plan.identity())):
+    saved = read_json(path)
+    if {k: saved.get(k) for k in plan.identity()} != as_json(plan.identity()):
         raise ValueError(f"the sweep in {path.parent} was planned with other settings (grid, seeds, epochs, "
                          "variants or points): resume it with the same flags, or choose another output directory")
     fields = {f.name for f in dataclasses.fields(RunBytes)}
@@ -223,7 +229,7 @@ def read_rows(out_dir: str | Path, plan: SweepPlan) -> list[dict]:
     rows = []
     for name in (v.variant.name for v in plan.variants):
         for path in sorted((Path(out_dir) / name).glob("chunk_*.json")):
-            rows += json.loads(path.read_text())
+            rows += nulls_to_nan(read_json(path))
     return rows
 
 
@@ -281,7 +287,7 @@ class _SweepProgress:
             eta = self.seconds / self.run_epochs * self.left
             self.progress(f"{label} [{_bar(item.epochs_done / item.num_epochs)}] {item.epochs_done}/{item.num_epochs}"
                           f" epochs  {item.epochs_per_s:.1f} epochs/s x {size} runs  "
-                          f"{item.learning}  chunk ETA {item.eta_s:.0f} s  sweep ETA {eta:.0f} s")
+                          f"{item.learning}  chunk ETA {item.eta_s:.0f} s  sweep ETA {eta:.0f} s{item.diverged}")
         return report
 
 
@@ -352,6 +358,8 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, *, resume: bool = False, che
                 write_json_atomic(stem.with_suffix(".json"), rows)  # last: marks the chunk finished
                 shutil.rmtree(stem.with_suffix(".ckpt"), ignore_errors=True)
                 write_text_atomic(out / "summary.csv", _to_csv(read_rows(out, plan)))
+    if writer:  # again at the end: a kill between a chunk's rows and this file leaves it a chunk short
+        write_text_atomic(out / "summary.csv", _to_csv(read_rows(out, plan)))
     barrier("sweep written")  # every chunk file is on disk before any process reads them back
     rows = read_rows(out, plan)
     if progress:

@@ -79,6 +79,15 @@ class TrainFns(NamedTuple):
 _STREAM_REWARD, _STREAM_STATES, _STREAM_NETS = 3, 5, 7
 
 
+def holds_nonfinite(tree: Any) -> jax.Array:
+    """() bool: whether a floating leaf of `tree` holds a NaN or an infinity. On the learner's parameters and
+    optimizer states after an update it detects divergence (a non-finite loss reaches them through its gradient),
+    at the cost of one reduction over the parameters per epoch."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.logical_not(jnp.stack([jnp.isfinite(x).all() for x in leaves]).all()) if leaves \
+        else jnp.zeros((), bool)
+
+
 def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params: Any = None) -> TrainFns:
     """`env` defaults to `make_env(cfg.env)`; any environment with the contract of d2rl_jax/env/base.py works
     (e.g. `d2rl_jax.env.probe.ProbeEnv`, which ignores cfg.env). With `drift_params` the environment plays them
@@ -175,7 +184,8 @@ def make_train(cfg: TrainConfig, env=None, env_params: Any = None, drift_params:
         buffer = buffer if relabeled is None else relabeled
         metrics = {"sum_rate": reward_info.sum_rate.mean(), "reward": reward.mean(),
                    "upper_bound": reward_info.upper_bound.mean(), "nonfinite_actions": info["nonfinite_action"].sum(),
-                   "noise_std": noise_std, **state_metrics, **seen_metrics, **reward_metrics, **update_metrics,
+                   "noise_std": noise_std, "nonfinite_state": holds_nonfinite((agent, explorer)).astype(jnp.int32),
+                   **state_metrics, **seen_metrics, **reward_metrics, **update_metrics,
                    **drift.metrics(state.epoch, hp)}
         return RunState(agent, buffer, env_state, next_obs, key, state.epoch + 1, explorer), metrics
 
