@@ -102,7 +102,10 @@ def _log_text(out: Path) -> str:
 
 def _orbax_step_in_progress(out: Path) -> bool:
     """An orbax step directory being written (its temporary name) anywhere under `out`."""
-    return any("orbax-checkpoint-tmp" in p.name for p in out.rglob("*") if p.is_dir())
+    try:
+        return any("orbax-checkpoint-tmp" in p.name for p in out.rglob("*") if p.is_dir())
+    except FileNotFoundError:  # a directory renamed or deleted while the walk read it
+        return False
 
 
 def _chunks_trained(out: Path) -> int:

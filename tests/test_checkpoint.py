@@ -112,7 +112,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_one_before_and_ends_as_uninterru
     cfg, hp, directory, result = trained_run
     rng = np.random.default_rng(0)
     for case, damaged_steps, resumed in (("newest", (2,), "resumed from chunk 1/2"),
-                                         ("all", (1, 2), "training from the start"),
+                                         ("all", (1, 2), "training these runs from the start"),
                                          ("unchecked", (2,), "resumed from chunk 1/2")):
         damaged = tmp_path / case
         shutil.copytree(directory, damaged)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from d2rl_jax.config import train_preset
-from d2rl_jax.run.summaries import run_rows
+from d2rl_jax.run.results import write_metrics
+from d2rl_jax.run.summaries import after_divergence, diverged_epochs, divergence_note, run_rows
 
 
 def _metrics(runs=2, epochs=200, state_exploration=False):
@@ -77,3 +78,27 @@ def test_ma_milestone_is_the_first_evaluation_where_the_moving_average_of_c_over
     # a window shorter than an evaluation period is one evaluation: the raw milestone
     rows = run_rows(epoch, evals, cfg.replace(ma_window=20), seconds_per_epoch_per_run=0.01)
     assert [r["ma_epoch_to_80pct"] for r in rows] == [100, 100] == [r["epoch_to_80pct"] for r in rows]
+
+
+def test_a_diverged_run_is_dated_and_drawn_as_such(tmp_path):
+    """The first epoch whose update left a non-finite state dates the divergence (1-based, as the curves' x axis);
+    the curve ends there with a mark, and the mean after it is that of the runs still finite."""
+    from experiments.plots import _divergence_ends, _mean_and_ci_of_finite
+
+    epoch, evals = _metrics(runs=2, epochs=200)
+    epoch["nonfinite_state"] = np.zeros((2, 200), np.int32)
+    epoch["nonfinite_state"][1, 49:] = 1
+    rows = run_rows(epoch, evals, train_preset("small").replace(num_epochs=200, chunk_epochs=100, eval_every=100), 1.0)
+    assert [r["diverged_epoch"] for r in rows] == [None, 50]
+    assert divergence_note([r["diverged_epoch"] for r in rows]) == "DIVERGED: 1/2 runs (epoch 50)"
+    with np.load(write_metrics(tmp_path / "metrics.npz", epoch, evals)) as saved:
+        assert saved["diverged_epoch"].tolist() == [-1, 50]
+    assert divergence_note([None, None]) == "" and diverged_epochs({"sum_rate": np.zeros((2, 5))}) == [None, None]
+    x = np.array([50, 100, 150, 200])
+    curves = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8], [0.3, 0.4, 0.5, 0.6]])
+    y = after_divergence(x, curves, [None, 100, None])
+    assert np.isnan(y[1, 1:]).all() and y[1, 0] == 0.5 and np.isfinite(y[[0, 2]]).all()
+    assert _divergence_ends(y) == [(1, 0)]
+    mean, ci = _mean_and_ci_of_finite(y)
+    np.testing.assert_allclose(mean, [0.3, 0.3, 0.4, 0.5])
+    assert ci[0] > 0 and np.isfinite(ci).all()

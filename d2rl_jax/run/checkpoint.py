@@ -98,7 +98,7 @@ class RunCheckpointer:
         saved = [item["state"][k] for k in sorted(item["state"])]
         if len(saved) != len(template_leaves):
             raise CheckpointMismatch(f"checkpoint {self.directory}/{step} has {len(saved)} arrays, the run state "
-                             f"{len(template_leaves)}: it was written by a different configuration")
+                                     f"{len(template_leaves)}: it was written by a different configuration")
         leaves = []
         for index, (like, value) in enumerate(zip(template_leaves, saved, strict=True)):
             value = jax.numpy.asarray(value)

@@ -182,8 +182,8 @@ def run_training(
     if resume and checkpointer is not None and latest is not None:
         restored = checkpointer.restore_newest(state, progress, every_process)
         if restored is None and progress:
-            progress(f"no checkpoint in {checkpointer.directory} restores: training from the start (to start over "
-                     f"by hand, delete {checkpointer.directory})")
+            progress(f"no checkpoint in {checkpointer.directory} restores (each one reported above was deleted): "
+                     "training these runs from the start")
     if restored is not None:
         start, state, saved = restored
         if sharding is not None:
