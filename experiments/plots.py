@@ -25,14 +25,14 @@ def save_figure_atomic(fig, path: str | Path) -> Path:
     return Path(path)
 
 
-def _divergence_ends(y: np.ndarray) -> list[tuple[int, int]]:
-    """(run, index of its last finite value) of every run of `y` (runs, points) that ends in NaN after finite
-    values: a diverged run, cut by `summaries.after_divergence`."""
+def _divergence_ends(y: np.ndarray) -> list[tuple[int, int | None]]:
+    """(run, index of its last finite value; None if it has none) of every run of `y` (runs, points) that ends in
+    NaN: a diverged run, cut by `summaries.after_divergence` (None: it diverged before the first point)."""
     ends = []
     for run, values in enumerate(np.asarray(y, np.float64)):
         finite = np.flatnonzero(np.isfinite(values))
-        if finite.size and not np.isfinite(values[-1]):
-            ends.append((run, int(finite[-1])))
+        if not np.isfinite(values[-1]):
+            ends.append((run, int(finite[-1]) if finite.size else None))
     return ends
 
 
@@ -59,7 +59,8 @@ def _draw_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: s
         line, = ax.plot(x, mean, label=f"{name} (n={y.shape[0]}{diverged})", **(styles or {}).get(name, {}))
         ax.fill_between(x, mean - ci, mean + ci, alpha=0.25, color=line.get_color())
         for run, last in ends:
-            ax.plot(x[last], y[run, last], marker="x", markersize=8, color=line.get_color(), linestyle="none")
+            if last is not None:
+                ax.plot(x[last], y[run, last], marker="x", markersize=8, color=line.get_color(), linestyle="none")
     for label, value in (references or {}).items():
         ax.axhline(value, linestyle="--", linewidth=1, color="gray")
         ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, color="gray",

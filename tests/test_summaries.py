@@ -99,6 +99,7 @@ def test_a_diverged_run_is_dated_and_drawn_as_such(tmp_path):
     y = after_divergence(x, curves, [None, 100, None])
     assert np.isnan(y[1, 1:]).all() and y[1, 0] == 0.5 and np.isfinite(y[[0, 2]]).all()
     assert _divergence_ends(y) == [(1, 0)]
+    assert _divergence_ends(after_divergence(x, curves, [None, 10, None])) == [(1, None)]  # before the first point
     mean, ci = _mean_and_ci_of_finite(y)
     np.testing.assert_allclose(mean, [0.3, 0.3, 0.4, 0.5])
     assert ci[0] > 0 and np.isfinite(ci).all()
