@@ -2,6 +2,8 @@ import atexit
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 from d2rl_jax.run.cache import enable_cache  # noqa: E402
+from d2rl_jax.run.io import loads_json  # noqa: E402
 
 # In-process too, the small preset's held-out references (an optimizer run) are computed once per session, not
 # once per test module and worker (programs: JAX's own cache above, at its default thresholds).
@@ -54,17 +57,13 @@ def key():
     return jax.random.key(0)
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not JSON")
-
-
 def assert_strict_json(directory) -> int:
     """Every JSON file the project wrote under `directory` (not orbax's own, inside checkpoint steps) parses with a
     strict parser (NaN and Infinity rejected, as JavaScript's JSON.parse does); returns how many there were."""
     paths = [p for p in Path(directory).rglob("*.json")
              if not any(part.isdigit() or part == "tensorboard" for part in p.relative_to(directory).parts)]
     for path in paths:
-        json.loads(path.read_text(), parse_constant=_reject_constant)
+        loads_json(path.read_text())
     return len(paths)
 
 
@@ -113,9 +112,6 @@ class CommandRunner:
     """`run(module, *args)` -> subprocess.CompletedProcess of `python -m module args`, forked from the zygote."""
 
     def __init__(self, directory: Path):
-        import subprocess
-        import sys
-
         self.directory = directory
         self.process = subprocess.Popen([sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
@@ -123,8 +119,6 @@ class CommandRunner:
         self.count = 0
 
     def run(self, module: str, *args: str, cwd=None):
-        import subprocess
-
         self.count += 1
         out, err = self.directory / f"{self.count}.out", self.directory / f"{self.count}.err"
         request = {"module": module, "args": [str(a) for a in args], "stdout": str(out), "stderr": str(err),

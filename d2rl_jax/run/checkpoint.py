@@ -32,6 +32,10 @@ class SettingsMismatch(ValueError):
     """A resume with settings other than those the checkpoints were trained with."""
 
 
+class CheckpointDamaged(ValueError):
+    """A checkpoint whose files differ from the checksums written with them, or that fails to restore."""
+
+
 class CheckpointMismatch(ValueError):
     """A checkpoint that restores, but into a run state of another shape: another configuration wrote it (not
     damage: it is never deleted)."""
@@ -106,30 +110,41 @@ class RunCheckpointer:
             leaves.append(jax.random.wrap_key_data(value) if is_prng_key(like) else value.astype(like.dtype))
         return step, jax.tree.unflatten(treedef, leaves), item["metrics"]
 
+    def restore_intact(self, template_state: Any, step: int) -> tuple[int, Any, dict[str, Any]]:
+        """`restore` of step `step`, checked first against its checksums; `CheckpointDamaged` (one line: the
+        reason) when its files differ or the restore fails. A checkpoint of another configuration is not damage:
+        `CheckpointMismatch` passes through."""
+        reason = self.damage(step)
+        if reason:
+            raise CheckpointDamaged(reason)
+        if not self._checksum_path(step).exists():
+            _drop_closed_loop_errors()
+        try:
+            return self.restore(template_state, step)
+        except CheckpointMismatch:
+            raise
+        except Exception as err:  # tensorstore's, zarr's and orbax's errors share no base class
+            raise CheckpointDamaged(f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300]}") from None
+
     def restore_newest(self, template_state: Any, report: Callable[[str], None] | None = None,
                        agree: Callable[[bool], bool] = bool) -> tuple[int, Any, dict[str, Any]] | None:
-        """`restore` of the newest checkpoint that restores; None when none does (or there is none). A checkpoint
-        that fails to restore is damaged (a file whose rename reached the disk and whose contents did not: power
-        loss, a full disk, a preempted machine): it is reported in one line naming its directory and the reason,
-        and deleted, so that the chunks after the one restored are trained and saved again (orbax would skip
-        saving a step at or below its newest). `agree(ok)` is True when every process restored (several
-        processes: each reads its own shards, and all must take the same checkpoint). A checkpoint of another
-        configuration (`CheckpointMismatch`) is not damage: it is raised, and nothing is deleted."""
+        """`restore_intact` of the newest checkpoint that restores; None when none does (or there is none). A
+        damaged checkpoint (a file whose rename reached the disk and whose contents did not: power loss, a full
+        disk, a preempted machine) is reported in one line naming its directory and the reason, and deleted, so
+        that the chunks after the one restored are trained and saved again (orbax would skip saving a step at or
+        below its newest). `agree(ok)` is True when every process restored (several processes: each reads its own
+        shards, and all must take the same checkpoint)."""
         for step in sorted(self._manager.all_steps(), reverse=True):
-            reason = self.damage(step)
-            if not self._checksum_path(step).exists():
-                _drop_closed_loop_errors()
+            restored, reason = None, "on another process"
             try:
-                restored = None if reason else self.restore(template_state, step)
-            except CheckpointMismatch:
-                raise
-            except Exception as err:  # tensorstore's, zarr's and orbax's errors share no base class
-                restored, reason = None, f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300]}"
+                restored = self.restore_intact(template_state, step)
+            except CheckpointDamaged as err:
+                reason = str(err)
             if agree(restored is not None):
                 return restored
             if report:
-                report(f"checkpoint {self.directory / str(step)} does not restore "
-                       f"({reason or 'on another process'}): deleted, falling back to the one before")
+                report(f"checkpoint {self.directory / str(step)} does not restore ({reason}): deleted, falling back "
+                       "to the one before")
             self._manager.delete(step)
             if jax.process_index() == 0:
                 self._checksum_path(step).unlink(missing_ok=True)

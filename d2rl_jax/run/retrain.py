@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from d2rl_jax.config import HyperParams, TrainConfig
-from d2rl_jax.run.checkpoint import CheckpointMismatch, RunCheckpointer
+from d2rl_jax.run.checkpoint import CheckpointDamaged, RunCheckpointer
 from d2rl_jax.run.distributed import gather_runs
 from d2rl_jax.run.io import read_json, write_json_atomic
 from d2rl_jax.run.runner import RunResult, over_runs, run_training
@@ -80,17 +80,15 @@ def load_pretrained(directory: str | Path, fns: TrainFns) -> tuple[int, Any]:
                               stack_hparams(hps))
     checkpointer = RunCheckpointer(Path(directory) / "checkpoints")
     try:
-        if checkpointer.latest() is None:
-            raise FileNotFoundError(f"{checkpointer.directory} holds no checkpoint")
         step = checkpointer.latest()
+        if step is None:
+            raise FileNotFoundError(f"{checkpointer.directory} holds no checkpoint")
         try:
-            _, state, _ = checkpointer.restore(template, step)
-        except CheckpointMismatch:
-            raise
-        except Exception as err:  # damaged: an older checkpoint would be other runs than the ones to retrain
-            raise ValueError(f"checkpoint {checkpointer.directory / str(step)} does not restore ({type(err).__name__}: "
-                             f"{str(err).strip().splitlines()[0][:300]}): resume the run that wrote it (its resume "
-                             "falls back to the checkpoint before and trains the rest again)") from None
+            _, state, _ = checkpointer.restore_intact(template, step)
+        except CheckpointDamaged as err:  # no fallback: an older checkpoint is other runs than the ones named
+            raise ValueError(f"checkpoint {checkpointer.directory / str(step)} does not restore ({err}): resume the "
+                             "run that wrote it (its resume falls back to the checkpoint before and trains the rest "
+                             "again)") from None
     finally:
         checkpointer.close()
     epochs = np.asarray(jax.device_get(state.epoch)).reshape(-1)
