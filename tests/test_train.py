@@ -52,8 +52,14 @@ def small_fns():
     return make_train(SMALL)
 
 
-def test_warm_up_waits_for_one_batch(small_fns):
-    _, (epoch_metrics, eval_metrics) = _train(small_fns)
+@pytest.fixture(scope="module")
+def small_runs(small_fns):
+    """Seeds 0 and 1 trained once each for the tests below that read them (the suite's time budget)."""
+    return {seed: _train(small_fns, seed=seed)[1] for seed in (0, 1)}
+
+
+def test_warm_up_waits_for_one_batch(small_fns, small_runs):
+    epoch_metrics, eval_metrics = small_runs[0]
     first_full = SMALL.batch_size // SMALL.num_envs - 1  # the epoch at which the buffer first holds a batch
     assert np.all(np.asarray(epoch_metrics["updated"][:first_full]) == 0)
     assert np.all(np.asarray(epoch_metrics["updated"][first_full:]) == 1)
@@ -64,21 +70,20 @@ def test_warm_up_waits_for_one_batch(small_fns):
         assert np.all(np.isfinite(values)), name
 
 
-def test_same_key_is_bit_identical_and_seeds_differ(small_fns):
-    _, (a, _) = _train(small_fns, seed=3)
-    _, (b, _) = _train(small_fns, seed=3)
-    _, (c, _) = _train(small_fns, seed=4)
+def test_same_key_is_bit_identical_and_seeds_differ(small_fns, small_runs):
+    _, (a, _) = _train(small_fns, seed=0)
+    (b, _), (c, _) = small_runs[0], small_runs[1]
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
     assert not np.allclose(a["sum_rate"], c["sum_rate"])
 
 
-def test_vmap_over_seeds_equals_single_runs(small_fns):
+def test_vmap_over_seeds_equals_single_runs(small_fns, small_runs):
     seeds = [0, 1]
     keys = jnp.stack([jax.random.key(s) for s in seeds])
     _, (batched, batched_eval) = jax.jit(jax.vmap(small_fns.train))(keys, stack_hparams([FAST] * 2))
     for i, seed in enumerate(seeds):
-        _, (single, single_eval) = _train(small_fns, seed=seed)
+        single, single_eval = small_runs[seed]
         for name in ("sum_rate", "reward", "critic_loss", "actor_loss"):
             np.testing.assert_allclose(batched[name][i], single[name], rtol=2e-4, atol=2e-5, err_msg=name)
         np.testing.assert_allclose(batched_eval["eval_sum_rate"][i], single_eval["eval_sum_rate"], rtol=2e-4)
