@@ -13,8 +13,8 @@ interleaved repeats decide the per-epoch cost claims; `--alias`: read one point 
   fig4_reward_curves.png   the five reward designs: MA sum rate, MA reward                 reward_exp / state_exp
   fig5_reward_gradients.png  per-layer mean |dL/dW|, |dL/db| of the actor per design       reward_exp / state_exp
   fig6_reward_time.png     time to convergence and per epoch per design                    reward_exp / state_exp
-  fig7_state_gradients.png (M, eta) maps of the actor's gradient weight and bias sums      state_exp
-  fig8_points.png          every (M, eta) point's final C/C* with its interval and stalled runs     state_exp
+  fig7_state_gradients.png (M, eta) maps of the actor's gradient weight and bias sums      state_exp, 2+ points
+  fig8_points.png          every (M, eta) point's final C/C* with its interval and stalled runs     state_exp, 2+ points
   fig8_state_curves.png    each design at its judged (M, eta) vs without state exploration  state_exp
   fig9_state_time.png      time to convergence and per epoch, with and without             state_exp
 
@@ -193,10 +193,12 @@ def _point_panel(data: SweepData, variant: str, baseline: str) -> dict:
 
 
 def state_figures(data: SweepData, out: Path) -> list[Path]:
+    """Figs. 7 and 8's (M, eta) maps and point intervals for the designs swept over several points; Fig. 8's
+    curves and Fig. 9's times for every design with state exploration (a one-point sweep included)."""
     actor, present = _designs_of(data, ".state")
-    designs = [d for d in present if len({r["point"] for r in data.variant_rows(f"{actor}.{d}.state")}) > 1]
-    if not designs:
+    if not present:
         return []
+    designs = [d for d in present if len({r["point"] for r in data.variant_rows(f"{actor}.{d}.state")}) > 1]
     maps = []
     for d in designs:
         rows = data.variant_rows(f"{actor}.{d}.state")
@@ -213,7 +215,7 @@ def state_figures(data: SweepData, out: Path) -> list[Path]:
                            out / "fig7_state_gradients.png"),
              plot_point_intervals([_point_panel(data, f"{actor}.{d}.state", f"{actor}.{d}") for d in designs],
                                   "every (M, eta) point: final C/C* (95% CI; red: the point the claims are judged at;"
-                                  " under each: stalled runs)", out / "fig8_points.png")]
+                                  " under each: stalled runs)", out / "fig8_points.png")] if designs else []
     entries = {}
     for d in REWARD_DESIGNS:
         if data.has(f"{actor}.{d}.state"):
