@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -355,18 +356,16 @@ def test_state_exp_rows_carry_the_m_and_eta_their_runs_trained_with(tmp_path):
         assert row["final_chi"] == pytest.approx(row["M"]) and row["chi_rise_epoch"] == 1
 
 
-
 def test_one_point_state_sweep_draws_fig8_curves_and_fig9_times(tmp_path):
     """A state sweep at one (M, eta) point per design (the committed step10-cpu Raw R. sweep) gets Fig. 8's curves
     and Fig. 9's times; the (M, eta) maps and point intervals need two points and are not drawn."""
-    from pathlib import Path
-
     from experiments.figures import state_figures
 
     sweep = Path(__file__).parent.parent / "benchmarks" / "results" / "cpu_reproduction_quick" / "state_exp_raw"
     paths = state_figures(SweepData([sweep]), tmp_path)
     assert sorted(p.name for p in paths) == ["fig8_state_curves.png", "fig9_state_time.png"]
     assert all(p.stat().st_size > 0 for p in paths)
+
 
 # A sweep written by hand: per variant, per seed (final C, final C/C*, epoch to 0.8 C* by the moving-average rule;
 # None: never reached). diffusion.designed has a seed that never reached 0.8 C*; the diffusion APG ceiling is absent.
