@@ -58,14 +58,19 @@ def merge(verdicts: dict[str, Verdict | None]) -> tuple[str, str | None, str]:
     return "not measured", None, "no scale trained its variants"
 
 
+NO_LEVEL = ("neither learns", "no common level")  # time verdicts with nothing to time (claim_measures._time_verdict)
+
+
 def _why_undecided(verdict: Verdict) -> str:
-    """The reason an undecided verdict gives: its own note where it is not comparable, a curve still rising, else
-    the interval that straddles."""
+    """The reason an undecided verdict gives: its own note where it is not comparable, a curve still rising, no
+    level to time (neither variant learns, or no common level), else the interval that straddles."""
     if verdict.holds != "inconclusive":
         return verdict.note
     rising = next((part for part in verdict.note.split("; ") if part.startswith(("still rising", "undecided"))), None)
     if rising:
         return rising
+    if verdict.measured.startswith(NO_LEVEL):
+        return "; ".join(x for x in (verdict.measured, verdict.note) if x)
     intervals = [part for part in verdict.measured.split("; ") if "±" in part and "%" in part]
     return "the 95% interval straddles the paper's side" + (f": {intervals[-1]}" if intervals else "")
 

@@ -190,3 +190,9 @@ def test_scales_merge_without_picking():
     assert merge({"long": rising, "short": Verdict("-", "not measured")}) == (
         "inconclusive", "long", "still rising: x (plateau test)")
     assert merge({"long": None})[0] == "not measured"
+    stalled = Verdict("neither learns (stalled below 0.30·C*: 3/3 vs 3/3)", "inconclusive", "no level to time")
+    assert merge({"long": stalled}) == ("inconclusive", "long", "neither learns (stalled below 0.30·C*: 3/3 vs "
+                                        "3/3); no level to time")  # not an interval that straddles
+    straddles = Verdict("time +3.3% ± 10.4% (paired, n=3)", "inconclusive")
+    assert merge({"long": straddles})[2] == ("the 95% interval straddles the paper's side: time +3.3% ± 10.4% "
+                                             "(paired, n=3)")
