@@ -97,7 +97,6 @@ def train_scored(variant: str, seed: int, budget_s: float, gains: np.ndarray, c_
             "train_config": cfg.to_dict(), "hyperparams": hp_one.to_dict()}
 
 
-
 def define_flags() -> None:
     """The program's flags: defined when it runs, so that its functions import into tests and other programs."""
     flags.DEFINE_enum("variant", "mlp", list(VARIANTS), "What trains: our quick preset's learner or GDMOPT's settings "

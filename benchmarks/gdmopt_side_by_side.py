@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -42,11 +41,12 @@ from absl import app, flags
 
 from benchmarks.gdmopt_ours import VARIANTS
 from d2rl_jax.run.grids import preset_config
-from d2rl_jax.run.io import write_json_atomic
+from d2rl_jax.run.io import atomic_path, write_json_atomic, write_text_atomic
 from d2rl_jax.run.statistics import mean_and_ci95
 from d2rl_jax.run.timing import device_info
 from d2rl_jax.training.evaluation import held_out_batch
 from experiments.common import require_choices, run_cli
+from experiments.plots import save_figure_atomic
 
 GDMOPT_COMMIT = "0b76321"
 GDMOPT_PATHS = ("main.py", "__init__.py", "env", "policy", "diffusion")
@@ -102,9 +102,8 @@ def write_heldout(path: Path) -> dict[str, float]:
     c_wf = np.asarray(batch.optimum, np.float64)
     rewards = {name: float(np.mean(np.asarray(level, np.float64) - c_wf))
                for name, level in zip(batch.level_names, batch.levels, strict=True)}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, gains=np.asarray(batch.obs, np.float32), c_wf=c_wf.astype(np.float32))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, gains=np.asarray(batch.obs, np.float32), c_wf=c_wf.astype(np.float32))
     return {"eval_seed": cfg.eval_seed, "draws": int(cfg.eval_states), "mean_c_wf": float(c_wf.mean()),
             "reference_rewards": rewards}
 
@@ -197,10 +196,7 @@ def markdown_table(summary: dict, probe: dict | None) -> str:
 
 
 def draw_figure(gdmopt: list[dict], ours: dict[str, list[dict]], summary: dict, references: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the Agg backend: experiments.plots set it
 
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = {"GDMOPT": "black", "mlp": "tab:blue", "diffusion": "tab:red", "mlp_gdmopt": "tab:cyan",
@@ -224,11 +220,7 @@ def draw_figure(gdmopt: list[dict], ours: dict[str, list[dict]], summary: dict, 
     ax.set_title("GDMOPT's power allocation: held-out reward against wall time, same CPU")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 0.1))
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure_atomic(fig, path)
 
 
 def run_gdmopt(src: Path, python: Path, work: Path, seed: int, heldout: Path, budget_s: float, every_s: float,
@@ -283,7 +275,6 @@ def epoch_probe(src: Path, python: Path, work: Path, heldout: Path) -> dict:
                     "P = 6, 16 environments per epoch)"}
 
 
-
 def define_flags() -> None:
     """The program's flags: defined when it runs, so that its functions import into tests and other programs."""
     flags.DEFINE_string("gdmopt_repo", None, "A clone or bare mirror of HongyangDu/GDMOPT holding commit 0b76321.")
@@ -336,7 +327,7 @@ def main(argv: list[str]) -> None:
         "protocol": "alternating per seed: GDMOPT, then each of our variants; nothing else running; GDMOPT's "
                     "scoring kept out of its clock, ours inside its timed chunks"})
     table = markdown_table(summary, probe)
-    out.with_suffix(".md").write_text(table)
+    write_text_atomic(out.with_suffix(".md"), table)
     print(table)
     print(f"wrote {out}, {out.with_suffix('.md')} and {out.with_suffix('.png')}", flush=True)
 
