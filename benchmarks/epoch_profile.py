@@ -92,9 +92,8 @@ def profile(actor: str) -> dict:
     return {"actor": actor, "critic_updates": cfg.critic_updates, "actor_updates": cfg.actor_updates,
             "num_envs": cfg.num_envs, "batch_size": cfg.batch_size, "eval_every": cfg.eval_every,
             "chunk_epochs": cfg.chunk_epochs, "eval_states": cfg.eval_states, "parts": summary,
-            "seconds_per_epoch": {k: v for k, v in seconds.items()},
+            "seconds_per_epoch": seconds,
             "compile_s": {k: p.compile_s for k, (_, p) in built.items()}}
-
 
 
 def define_flags() -> None:
