@@ -6,9 +6,9 @@ The side-by-side benchmark (benchmarks/gdmopt_side_by_side.py) launches this onc
 with GDMOPT's own trainer. A variant is a config of `gdmopt_power` (VARIANTS): our quick preset's learner with the
 MLP or the diffusion actor, or GDMOPT's own settings (one environment step and one update of batch 512 per epoch,
 learning rates 1e-4, weight decay 1e-4, the diffusion actor sampling at temperature 1 with its hard x0 clip).
-Training runs in compiled chunks of `score_every` epochs, each ending in the held-out evaluation on the file's draws
-(the evaluation's seconds count as training time: they run inside the chunk). After each chunk the held-out reward
-C - C_WF and the time are recorded; the run stops after the first chunk that ends past the budget.
+Training runs (`run_training`) in compiled chunks of `score_every` epochs, each ending in the held-out evaluation on
+the file's draws (the evaluation's seconds count as training time: they run inside the chunk). After each chunk the
+held-out reward C - C_WF and the time are recorded; the run stops after the first chunk that ends past the budget.
 Times: `train_s` sums the compiled chunks' seconds (compile apart); `unix_time` lets the launcher measure the wall
 time from launch (imports and compiling included).
 """
@@ -19,15 +19,13 @@ import time
 
 PROCESS_START = time.time()  # before the heavy imports
 
-import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from d2rl_jax.config import ConfigError, HyperParams, TrainConfig  # noqa: E402
 from d2rl_jax.run.grids import preset_config  # noqa: E402
 from d2rl_jax.run.io import write_json_atomic  # noqa: E402
-from d2rl_jax.run.runner import compile_chunk, over_runs  # noqa: E402
-from d2rl_jax.training import make_train, seed_keys, stack_hparams  # noqa: E402
+from d2rl_jax.run.runner import run_training  # noqa: E402
 from d2rl_jax.training.evaluation import held_out_batch  # noqa: E402
 from experiments.common import run_cli  # noqa: E402
 
@@ -75,26 +73,22 @@ def train_scored(variant: str, seed: int, budget_s: float, gains: np.ndarray, c_
     if not shared_draws_match(cfg, gains, c_wf):
         raise ValueError("the held-out file does not hold this config's held-out draws: write it with "
                          "benchmarks.gdmopt_side_by_side (eval_seed and eval_states must match)")
-    fns = make_train(cfg)
-    hp = stack_hparams([hp_one])
-    state = jax.jit(over_runs(fns.init, 1))(seed_keys([seed]), hp)
-    compiled, compile_s = compile_chunk(fns, state, hp)
-    points, train_s, epochs = [], 0.0, 0
-    while True:
-        t0 = time.perf_counter()
-        state, (_, eval_metrics) = compiled(state, hp)
-        reward = float(eval_metrics["eval_reward"][0, -1])  # a host copy: the chunk has finished
-        train_s += time.perf_counter() - t0
-        epochs += cfg.chunk_epochs
-        points.append({"epoch": epochs, "train_s": train_s, "unix_time": time.time(), "reward": reward,
-                       "ratio": float(eval_metrics["eval_ratio_to_optimizer"][0, -1])})
+    points: list[dict] = []
+
+    def record(_, eval_metrics: dict[str, np.ndarray], chunk_s: float) -> None:
+        reward = float(eval_metrics["eval_reward"][0, -1])
+        epoch = (len(points) + 1) * cfg.chunk_epochs
         if not np.isfinite(reward):
-            raise FloatingPointError(f"{variant} seed {seed}: non-finite held-out reward at epoch {epochs}")
-        if train_s >= budget_s:
-            break
-    return {"variant": variant, "seed": seed, "budget_s": budget_s, "compile_s": compile_s,
-            "launch_unix_time": launch_time, "seconds_per_epoch": train_s / epochs, "points": points,
-            "train_config": cfg.to_dict(), "hyperparams": hp_one.to_dict()}
+            raise FloatingPointError(f"{variant} seed {seed}: non-finite held-out reward at epoch {epoch}")
+        points.append({"epoch": epoch, "train_s": (points[-1]["train_s"] if points else 0.0) + chunk_s,
+                       "unix_time": time.time(), "reward": reward,
+                       "ratio": float(eval_metrics["eval_ratio_to_optimizer"][0, -1])})
+
+    result = run_training(cfg, [seed], hp_one, progress=None, on_chunk=record,
+                          until=lambda _, train_s: train_s >= budget_s)
+    return {"variant": variant, "seed": seed, "budget_s": budget_s, "compile_s": result.compile_s,
+            "launch_unix_time": launch_time, "seconds_per_epoch": points[-1]["train_s"] / points[-1]["epoch"],
+            "points": points, "train_config": cfg.to_dict(), "hyperparams": hp_one.to_dict()}
 
 
 def define_flags() -> None:

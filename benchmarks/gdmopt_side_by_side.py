@@ -32,7 +32,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -40,9 +39,9 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks.gdmopt_ours import VARIANTS
+from benchmarks.processes import interval, plus_minus, run_logged
 from d2rl_jax.run.grids import preset_config
 from d2rl_jax.run.io import atomic_path, write_json_atomic, write_text_atomic
-from d2rl_jax.run.statistics import mean_and_ci95
 from d2rl_jax.run.timing import device_info
 from d2rl_jax.training.evaluation import held_out_batch
 from experiments.common import require_choices, run_cli
@@ -59,18 +58,6 @@ FLAGS = flags.FLAGS
 
 def _digest(*parts: bytes) -> str:
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
-
-
-def _run(cmd: list[str], log: Path, cwd: Path | None = None) -> float:
-    """Run `cmd` with its output in `log`; the launch time (unix seconds). Raises with the log's tail on failure."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        launch = time.time()
-        rc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
-    if rc != 0:
-        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:])
-        raise RuntimeError(f"{' '.join(cmd)} exited with {rc}; the end of {log}:\n{tail}")
-    return launch
 
 
 def build_gdmopt(repo: Path, work: Path) -> tuple[Path, Path]:
@@ -90,7 +77,7 @@ def build_gdmopt(repo: Path, work: Path) -> tuple[Path, Path]:
     if not python.exists():
         subprocess.run([FLAGS.python, "-m", "venv", str(venv)], check=True)
     extra = ["--extra-index-url", FLAGS.pip_extra_index] if FLAGS.pip_extra_index else []
-    _run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS), *extra], work / "pip.log")
+    run_logged([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS), *extra], work / "pip.log")
     stamp.write_text(want + "\n")
     return src, python
 
@@ -133,13 +120,6 @@ def first_time_reaching(curve: dict, level: float, clock: str = "wall_s") -> flo
     return None
 
 
-def interval(values: list[float]) -> dict:
-    """Mean and 95% t-interval half-width over seeds (None for the width with one value)."""
-    x = np.asarray(values, np.float64)
-    mean, ci = mean_and_ci95(x)
-    return {"mean": float(mean), "ci95": float(ci) if len(x) > 1 else None, "values": [float(v) for v in x]}
-
-
 def summarize(gdmopt: list[dict], ours: dict[str, list[dict]]) -> dict:
     """GDMOPT's final level L (mean over its seeds); per variant, the time to L per seed, the final level and rate."""
     finals = [c["reward"][-1] for c in gdmopt]
@@ -168,24 +148,19 @@ def summarize(gdmopt: list[dict], ours: dict[str, list[dict]]) -> dict:
     return out
 
 
-def _pm(entry: dict, digits: int = 3) -> str:
-    width = entry.get("ci95")
-    return f"{entry['mean']:.{digits}f}" + (f" ± {width:.{digits}f}" if width is not None else "")
-
-
 def markdown_table(summary: dict, probe: dict | None) -> str:
     """The results as the table benchmarks/README.md shows (mean ± 95% t-interval over seeds)."""
     g, level = summary["gdmopt"], summary["level"]
     rows = ["| side | ms/epoch | held-out reward at the end | wall s to GDMOPT's level | training s to it | × sooner |",
             "|---|---|---|---|---|---|",
             f"| GDMOPT as shipped ({g['final_train_s']['mean']:.0f} s of training, {g['epochs']['mean']:.0f} epochs) "
-            f"| {1e3 * g['seconds_per_epoch']['mean']:.1f} | {_pm(g['final_reward'])} (its level L) "
-            f"| {_pm(g['final_wall_s'], 0)} (its end) | – | 1 |"]
+            f"| {1e3 * g['seconds_per_epoch']['mean']:.1f} | {plus_minus(g['final_reward'])} (its level L) "
+            f"| {plus_minus(g['final_wall_s'], 0)} (its end) | – | 1 |"]
     for name, v in summary["variants"].items():
         wall, train = v.get("wall_s_to_level_interval"), v.get("train_s_to_level_interval")
-        reached = (f"{_pm(wall, 1)} | {_pm(train, 1)} | {v['times_sooner_than_gdmopt_budget']:.0f}" if wall
-                   else f"reached by {v['reached']} | – | –")
-        rows.append(f"| ours: {name} | {1e3 * v['seconds_per_epoch']['mean']:.1f} | {_pm(v['final_reward'])} "
+        reached = (f"{plus_minus(wall, 1)} | {plus_minus(train, 1)} | {v['times_sooner_than_gdmopt_budget']:.0f}"
+                   if wall else f"reached by {v['reached']} | – | –")
+        rows.append(f"| ours: {name} | {1e3 * v['seconds_per_epoch']['mean']:.1f} | {plus_minus(v['final_reward'])} "
                     f"| {reached} |")
     text = f"GDMOPT's level L = {level:.3f} (mean held-out reward at the end of its budget)\n\n" + "\n".join(rows)
     if probe:
@@ -235,7 +210,7 @@ def run_gdmopt(src: Path, python: Path, work: Path, seed: int, heldout: Path, bu
     if batch is not None:
         cmd += ["--batch-size", str(batch)]
     print(f"GDMOPT ({name}) seed {seed}: {budget_s:.0f} s of training", flush=True)
-    launch = _run(cmd, work / "logs" / f"{name}_seed{seed}.log", cwd=src)
+    launch = run_logged(cmd, work / "logs" / f"{name}_seed{seed}.log", cwd=src)
     result = {"launch_unix_time": launch, **json.loads(scores.read_text())}
     write_json_atomic(out, result)
     return result
@@ -247,9 +222,9 @@ def run_ours(variant: str, seed: int, heldout: Path, budget_s: float, work: Path
         return json.loads(out.read_text())
     print(f"ours ({variant}) seed {seed}: {budget_s:.0f} s of training", flush=True)
     tmp = out.with_suffix(".part.json")
-    launch = _run([sys.executable, "-m", "benchmarks.gdmopt_ours", "--variant", variant, "--seed", str(seed),
-                   "--budget_s", str(budget_s), "--heldout", str(heldout), "--scores_out", str(tmp)],
-                  work / "logs" / f"ours_{variant}_seed{seed}.log")
+    launch = run_logged([sys.executable, "-m", "benchmarks.gdmopt_ours", "--variant", variant, "--seed", str(seed),
+                         "--budget_s", str(budget_s), "--heldout", str(heldout), "--scores_out", str(tmp)],
+                        work / "logs" / f"ours_{variant}_seed{seed}.log")
     result = {**json.loads(tmp.read_text()), "launcher_unix_time": launch}
     write_json_atomic(out, result)
     tmp.unlink()
@@ -263,8 +238,8 @@ def epoch_probe(src: Path, python: Path, work: Path, heldout: Path) -> dict:
     last = scores["points"][-1]
     probe_out = work / "runs" / "ours_probe.json"
     if not probe_out.exists():
-        _run([sys.executable, "-m", "benchmarks.epoch_time", "--sections", "probe", "--actors", "mlp,diffusion",
-              "--out", str(probe_out)], work / "logs" / "ours_probe.log")
+        run_logged([sys.executable, "-m", "benchmarks.epoch_time", "--sections", "probe", "--actors", "mlp,diffusion",
+                    "--out", str(probe_out)], work / "logs" / "ours_probe.log")
     ours = json.loads(probe_out.read_text())["probe"]
     gdmopt_rate = last["epoch"] / last["train_s"]
     return {"gdmopt_batch256_epochs_per_s": gdmopt_rate,

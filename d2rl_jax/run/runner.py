@@ -144,12 +144,15 @@ def run_training(
     shard: bool = True,
     initial_state: Any | None = None,
     on_chunk: Callable[[dict[str, np.ndarray], dict[str, np.ndarray], float], None] | None = None,
+    until: Callable[[dict[str, np.ndarray], float], bool] | None = None,
 ) -> RunResult:
     """Train len(seeds) runs of `cfg` in one program, chunk by chunk. With several devices visible (and
     a run count they divide) the run axis is sharded over them (`shard=False` keeps one device).
     `initial_state` (a run state with the run axis, e.g. pre-trained runs) replaces the fresh one the seeds
     would start from; `cfg.num_epochs` more epochs are trained from it. `on_chunk(epoch metrics, eval metrics,
-    chunk seconds)` receives each chunk's metrics on the host once its checkpoint is saved (TensorBoard logs)."""
+    chunk seconds)` receives each chunk's metrics on the host once its checkpoint is saved (TensorBoard logs).
+    `until(eval metrics so far, training seconds so far)`, asked after each chunk, ends training early when it
+    returns True (a level reached, a time budget spent); the result then holds the epochs trained."""
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     hps = hparams if isinstance(hparams, list) else [hparams] * len(seeds)
@@ -221,6 +224,8 @@ def run_training(
                                    eval_ratio=float(np.mean(eval_metrics["eval_ratio_to_optimizer"][:, -1])),
                                    critic_alignment=float(np.mean(eval_metrics["eval_critic_alignment"][:, -1])),
                                    divergence=divergence_note(diverged_epochs(parts[0]["epoch"]))))
+        if until is not None and until(parts[0]["eval"], sum(chunk_seconds)):
+            break
     if checkpointer is not None:
         checkpointer.close()
     return RunResult(
