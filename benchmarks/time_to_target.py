@@ -172,6 +172,7 @@ def draw_figure(summary: dict, level: float, path: Path) -> None:
 
 
 def study_levels(level: float) -> tuple[float, ...]:
+    """The levels a study reports: REPORT_LEVELS below the stop level, and the stop level."""
     return tuple(sorted({*(lv for lv in REPORT_LEVELS if lv < level), level}))
 
 
