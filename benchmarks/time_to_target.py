@@ -83,7 +83,8 @@ def train_to_level(preset: str, setting: str, actor: str, seed: int, level: floa
                        "unix_time": time.time(), "ratio": ratio})
 
     result = run_training(cfg, [seed], hp, progress=None, on_chunk=record,
-                          until=lambda _, train_s: points[-1]["ratio"] >= level or train_s >= budget_s)
+                          until=lambda ev, train_s: ev["eval_ratio_to_optimizer"][0, -1] >= level
+                          or train_s >= budget_s)
     first = points[0]
     return {"preset": preset, "setting": setting, "actor": actor, "seed": seed, "level": level, "budget_s": budget_s,
             "launch_unix_time": launch_time, "compile_s": result.compile_s,
